@@ -1,0 +1,32 @@
+//! Compiles `proto/` into Rust with protox (a protobuf compiler written in
+//! Rust, so no `protoc` binary is needed), then generates tonic services,
+//! proto3 JSON mappings (pbjson) for the CLI, and the descriptor set that
+//! server reflection serves.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos: Vec<PathBuf> = fs::read_dir("proto/rapport/v1")?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "proto"))
+        .collect();
+    println!("cargo:rerun-if-changed=proto");
+
+    let descriptors = protox::compile(&protos, ["proto"])?;
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let descriptor_path = out_dir.join("rapport_descriptor.bin");
+    fs::write(&descriptor_path, descriptors.encode_to_vec())?;
+
+    tonic_prost_build::configure()
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .compile_fds(descriptors)?;
+
+    pbjson_build::Builder::new()
+        .register_descriptors(&fs::read(&descriptor_path)?)?
+        .preserve_proto_field_names()
+        .build(&[".rapport.v1"])?;
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! The engine: where validated events become accumulator updates and
+//! queries become merged windows.
+//!
+//! State is a sharded map from (tenant, scorer) to a scope, and in each scope
+//! a sharded map from series labels to time-bucketed accumulators. Ingest
+//! locks one shard of one scope per event; a query locks one shard at a time
+//! while it merges, so neither waits on the other for long.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ObservedValue};
+use crate::event::{Event, Labels, TenantId};
+use crate::query::{GroupResult, Point, Query, QueryError, QueryResult, Window};
+use crate::registry::{Registry, RegistryError};
+use crate::scorer::{MetricSpec, MetricValue, Observations, Scorer, ScorerError};
+use crate::series::Series;
+use crate::time::{Duration, TimeRange, Timestamp};
+use crate::validate::{EventLimits, Rejection, SurveySettings, validate};
+use crate::window::{self, Span};
+
+type Hasher = ahash::RandomState;
+
+// === Configuration ===
+
+/// How long data is kept and how large answers may get.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Hour and day buckets older than this are dropped, and events older
+    /// than this are rejected.
+    pub retention: Duration,
+    /// Minute buckets are kept this long; window edges older than this are
+    /// resolved to the hour.
+    pub fine_retention: Duration,
+    /// Shape limits on events.
+    pub limits: EventLimits,
+    /// Survey scale defaults.
+    pub surveys: SurveySettings,
+    /// Most groups one query may return.
+    pub max_groups: usize,
+    /// Most points one group's time series may have.
+    pub max_points: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            retention: Duration::days(400),
+            fine_retention: Duration::hours(6),
+            limits: EventLimits::default(),
+            surveys: SurveySettings::default(),
+            max_groups: 10_000,
+            max_points: 10_000,
+        }
+    }
+}
+
+// === State ===
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ScopeKey {
+    tenant: TenantId,
+    scorer: Arc<str>,
+}
+
+/// All series of one scorer for one tenant.
+struct Scope {
+    layout: Vec<AccumulatorKind>,
+    series: DashMap<Labels, Series, Hasher>,
+    /// Bumped after every batch that changed the scope, so readers (live
+    /// subscriptions) can tell cheaply whether anything changed.
+    generation: AtomicU64,
+}
+
+/// Per scorer, the events it failed on in one batch. The events themselves
+/// were still accepted and seen by every other scorer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScorerFailure {
+    /// Scorer name.
+    pub scorer: String,
+    /// Events it failed on.
+    pub events: u64,
+    /// The last error it reported.
+    pub last_error: String,
+}
+
+/// What applying a batch did beyond updating accumulators.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Scorers that failed on some events.
+    pub failures: Vec<ScorerFailure>,
+}
+
+/// A metric as listed to clients.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricInfo {
+    /// The metric's own description.
+    pub spec: MetricSpec,
+    /// Name of the scorer providing it.
+    pub scorer: String,
+    /// Payload dimensions it can be grouped by, beside any event label.
+    pub dimensions: Vec<String>,
+}
+
+/// The metric engine. Cheap to share: wrap it in an `Arc`.
+pub struct Engine {
+    config: EngineConfig,
+    registry: ArcSwap<Registry>,
+    scopes: DashMap<ScopeKey, Arc<Scope>, Hasher>,
+}
+
+impl Engine {
+    /// An engine with `scorers` (typically [`crate::scorers::builtin`]).
+    pub fn new(config: EngineConfig, scorers: Vec<Arc<dyn Scorer>>) -> Result<Self, RegistryError> {
+        Ok(Engine {
+            config,
+            registry: ArcSwap::from_pointee(Registry::new(scorers)?),
+            scopes: DashMap::with_hasher(Hasher::new()),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    // === Ingest ===
+
+    /// Checks one event: shape, time against retention and clock skew, and
+    /// its payload's rules. Nothing is recorded.
+    pub fn validate(&self, event: &Event, now: Timestamp) -> Result<(), Rejection> {
+        validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)
+    }
+
+    /// Applies validated events of one tenant to every scorer that consumes
+    /// them. A scorer failing on an event is reported, not fatal: the other
+    /// scorers still see it.
+    pub fn apply(&self, tenant: &TenantId, events: &[Event], now: Timestamp) -> ApplyReport {
+        let registry = self.registry.load();
+        let fine_floor = window::fine_floor(now, self.config.fine_retention);
+        let mut scopes: Vec<Option<Arc<Scope>>> = vec![None; registry.scorers.len()];
+        let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
+        let mut observations = Observations::new();
+        for event in events {
+            for &index in registry.consumers(event.event_type()) {
+                let scorer = &registry.scorers[index];
+                observations.clear();
+                let outcome = scorer
+                    .observe(event, &mut observations)
+                    .and_then(|()| check_layout(&scorer.spec().accumulators, &observations));
+                if let Err(error) = outcome {
+                    let entry = failures.entry(index).or_default();
+                    entry.0 += 1;
+                    entry.1 = error.to_string();
+                    continue;
+                }
+                if observations.is_empty() {
+                    continue;
+                }
+                let scope = scopes[index].get_or_insert_with(|| self.scope(tenant, scorer.as_ref()));
+                let labels = series_labels(event, &scorer.spec().dimensions);
+                scope.series.entry(labels).or_default().apply(event.time, fine_floor, &scope.layout, &observations);
+            }
+        }
+        for scope in scopes.iter().flatten() {
+            scope.generation.fetch_add(1, Ordering::Release);
+        }
+        let mut failures: Vec<ScorerFailure> = failures
+            .into_iter()
+            .map(|(index, (events, last_error))| ScorerFailure {
+                scorer: registry.scorers[index].spec().name.clone(),
+                events,
+                last_error,
+            })
+            .collect();
+        failures.sort_by(|a, b| a.scorer.cmp(&b.scorer));
+        ApplyReport { failures }
+    }
+
+    fn scope(&self, tenant: &TenantId, scorer: &dyn Scorer) -> Arc<Scope> {
+        let spec = scorer.spec();
+        let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(spec.name.as_str()) };
+        self.scopes
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Scope {
+                    layout: spec.accumulators.clone(),
+                    series: DashMap::with_hasher(Hasher::new()),
+                    generation: AtomicU64::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Drops buckets past retention (and minute buckets past the fine
+    /// retention) and series left empty. Call periodically.
+    pub fn evict(&self, now: Timestamp) {
+        let horizon = now.minus(self.config.retention);
+        let fine_floor = window::fine_floor(now, self.config.fine_retention);
+        for scope in self.scopes.iter() {
+            scope.series.retain(|_, series| !series.evict(horizon, fine_floor));
+        }
+    }
+
+    // === Query ===
+
+    /// Every metric the engine can answer, sorted by name.
+    pub fn metrics(&self) -> Vec<MetricInfo> {
+        let registry = self.registry.load();
+        let mut metrics: Vec<MetricInfo> = registry
+            .scorers
+            .iter()
+            .flat_map(|scorer| {
+                let spec = scorer.spec();
+                spec.metrics.iter().map(|metric| MetricInfo {
+                    spec: metric.clone(),
+                    scorer: spec.name.clone(),
+                    dimensions: spec.dimensions.clone(),
+                })
+            })
+            .collect();
+        metrics.sort_by(|a, b| a.spec.name.cmp(&b.spec.name));
+        metrics
+    }
+
+    /// A number that changes whenever data behind `metric` for `tenant`
+    /// changed; `None` for an unknown metric.
+    pub fn generation(&self, tenant: &TenantId, metric: &str) -> Option<u64> {
+        let registry = self.registry.load();
+        let (scorer, _) = registry.metric(metric)?;
+        let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(registry.scorers[scorer].spec().name.as_str()) };
+        Some(self.scopes.get(&key).map_or(0, |scope| scope.generation.load(Ordering::Acquire)))
+    }
+
+    /// Answers `query` for `tenant` as of `now`.
+    pub fn query(&self, tenant: &TenantId, query: &Query, now: Timestamp) -> Result<QueryResult, QueryError> {
+        let registry = self.registry.load();
+        let (scorer_index, metric_index) =
+            registry.metric(&query.metric).ok_or_else(|| QueryError::UnknownMetric(query.metric.clone()))?;
+        let scorer = &registry.scorers[scorer_index];
+        for filter in &query.filters {
+            if filter.label.is_empty() || filter.values.is_empty() {
+                return Err(QueryError::InvalidFilter(format!(
+                    "filter on {:?} needs a label and at least one value",
+                    filter.label
+                )));
+            }
+        }
+        let fine_floor = window::fine_floor(now, self.config.fine_retention);
+        let range = window::align(requested_range(query.window, now)?, fine_floor);
+        let steps = self.steps(range, query.step, fine_floor)?;
+        let whole = window::cover(range);
+        let step_spans: Vec<Vec<Span>> = steps.iter().map(|step| window::cover(*step)).collect();
+
+        let layout = &scorer.spec().accumulators;
+        let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(scorer.spec().name.as_str()) };
+        let mut groups: HashMap<Labels, GroupAccumulators> = HashMap::new();
+        if let Some(scope) = self.scopes.get(&key).map(|s| Arc::clone(&s)) {
+            for entry in scope.series.iter() {
+                let (labels, series) = entry.pair();
+                if !query.filters.iter().all(|f| f.matches(labels)) {
+                    continue;
+                }
+                let group_key = Labels::from_pairs(
+                    query.group_by.iter().filter_map(|key| labels.get(key).map(|value| (key.as_str(), value))),
+                );
+                if !groups.contains_key(&group_key) && groups.len() >= self.config.max_groups {
+                    return Err(QueryError::TooLarge(format!(
+                        "more than {} groups; group by fewer labels or filter",
+                        self.config.max_groups
+                    )));
+                }
+                let group = groups.entry(group_key).or_insert_with(|| GroupAccumulators::new(layout, steps.len()));
+                for span in &whole {
+                    group.seen |= series.merge_span(span, &mut group.total);
+                }
+                for (spans, point) in step_spans.iter().zip(group.points.iter_mut()) {
+                    for span in spans {
+                        series.merge_span(span, point);
+                    }
+                }
+            }
+        }
+        groups.retain(|_, group| group.seen);
+        if groups.is_empty() && query.group_by.is_empty() {
+            groups.insert(Labels::default(), GroupAccumulators::new(layout, steps.len()));
+        }
+
+        let evaluate = |slots: &[Accumulator]| -> Result<MetricValue, QueryError> {
+            Ok(scorer.evaluate(metric_index, AccumulatorView::new(slots))?)
+        };
+        let mut results = groups
+            .into_iter()
+            .map(|(labels, group)| {
+                let value = evaluate(&group.total)?;
+                let points = steps
+                    .iter()
+                    .zip(group.points.iter())
+                    .map(|(step, slots)| Ok(Point { start: step.start, value: evaluate(slots)? }))
+                    .collect::<Result<Vec<_>, QueryError>>()?;
+                Ok(GroupResult { labels, value, points })
+            })
+            .collect::<Result<Vec<_>, QueryError>>()?;
+        results.sort_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(QueryResult { window: range, groups: results })
+    }
+
+    /// The sub-ranges of a stepped query.
+    fn steps(&self, range: TimeRange, step: Option<Duration>, fine_floor: Timestamp) -> Result<Vec<TimeRange>, QueryError> {
+        let Some(step) = step else { return Ok(vec![]) };
+        let unit = if range.start < fine_floor { Duration::HOUR } else { Duration::MINUTE };
+        if step.millis() <= 0 || step.millis() % unit.millis() != 0 {
+            return Err(QueryError::InvalidStep(format!(
+                "step must be a positive multiple of {} here: data older than the fine retention is kept by the hour",
+                if unit == Duration::HOUR { "1h" } else { "1m" }
+            )));
+        }
+        let count = (range.len().millis() + step.millis() - 1) / step.millis();
+        if count > self.config.max_points as i64 {
+            return Err(QueryError::TooLarge(format!(
+                "{count} points; at most {} per group, use a larger step",
+                self.config.max_points
+            )));
+        }
+        Ok((0..count)
+            .map(|k| {
+                let start = range.start.plus(Duration(k * step.millis()));
+                TimeRange { start, end: start.plus(step).min(range.end) }
+            })
+            .collect())
+    }
+}
+
+struct GroupAccumulators {
+    total: Vec<Accumulator>,
+    points: Vec<Vec<Accumulator>>,
+    seen: bool,
+}
+
+impl GroupAccumulators {
+    fn new(layout: &[AccumulatorKind], points: usize) -> Self {
+        let empty: Vec<Accumulator> = layout.iter().map(|kind| Accumulator::empty(*kind)).collect();
+        GroupAccumulators { points: vec![empty.clone(); points], total: empty, seen: false }
+    }
+}
+
+fn requested_range(window: Window, now: Timestamp) -> Result<TimeRange, QueryError> {
+    match window {
+        Window::Last(length) if length.millis() > 0 => Ok(TimeRange { start: now.minus(length), end: now }),
+        Window::Last(length) => {
+            Err(QueryError::InvalidWindow(format!("a rolling window must be positive, got {} ms", length.millis())))
+        }
+        Window::Range(range) if range.is_empty() => Err(QueryError::InvalidWindow(format!(
+            "end ({} ms) must be after start ({} ms)",
+            range.end.millis(),
+            range.start.millis()
+        ))),
+        Window::Range(range) => Ok(range),
+    }
+}
+
+/// The series an event's observations go to: its labels plus the payload
+/// dimensions the scorer asked for (which win over a label of the same key).
+fn series_labels(event: &Event, dimensions: &[String]) -> Labels {
+    let mut labels = event.labels.clone();
+    for key in dimensions {
+        if let Some(value) = event.payload.dimension(key) {
+            labels.insert(key, value);
+        }
+    }
+    labels
+}
+
+/// Refuses observations on slots a scorer did not declare, or of the wrong
+/// kind, before anything is applied.
+fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Result<(), ScorerError> {
+    for (slot, value) in observations.iter() {
+        let fits = match (layout.get(*slot), value) {
+            (Some(AccumulatorKind::Count), ObservedValue::Count) => true,
+            (Some(AccumulatorKind::Moments | AccumulatorKind::Min | AccumulatorKind::Max), ObservedValue::Value(v)) => {
+                v.is_finite()
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(ScorerError::Failed(format!("observation {value:?} does not fit slot {slot} of {layout:?}")));
+        }
+    }
+    Ok(())
+}

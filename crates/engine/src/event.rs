@@ -1,0 +1,228 @@
+//! Events as the engine sees them: the wire envelope minus protobuf.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// The tenant that owns an event or a query. Every stored key carries one.
+/// It comes from the caller's credentials, never from a request body.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TenantId(Arc<str>);
+
+impl TenantId {
+    /// The tenant used while authentication is off.
+    pub const DEFAULT: &'static str = "default";
+
+    /// A tenant by name.
+    pub fn new(name: impl Into<Arc<str>>) -> Self {
+        TenantId(name.into())
+    }
+
+    /// The tenant's name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for TenantId {
+    fn default() -> Self {
+        TenantId::new(Self::DEFAULT)
+    }
+}
+
+/// Label pairs sorted by key, keys unique.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order; a repeated key keeps its
+    /// last value.
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut pairs: Vec<(String, String)> =
+            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        // Stable sort keeps input order among equal keys; dedup keeps the last.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.reverse();
+        pairs.dedup_by(|a, b| a.0 == b.0);
+        pairs.reverse();
+        Labels(pairs)
+    }
+
+    /// The value of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|i| self.0[i].1.as_str())
+    }
+
+    /// Sets `key` to `value`, replacing an existing value.
+    pub fn insert(&mut self, key: &str, value: &str) {
+        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+            Ok(i) => value.clone_into(&mut self.0[i].1),
+            Err(i) => self.0.insert(i, (key.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// Pairs in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// One thing that happened to one account at one time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Client-chosen id, unique per tenant; the idempotency key.
+    pub id: String,
+    /// The account it concerns; empty when the payload does not need one.
+    pub account_id: String,
+    /// When it happened.
+    pub time: Timestamp,
+    /// Free dimensions (segment, region, plan, channel, ...).
+    pub labels: Labels,
+    /// What happened.
+    pub payload: Payload,
+}
+
+/// What happened. Each variant is one event type that scorers subscribe to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Payload {
+    /// A survey answer.
+    SurveyResponse(SurveyResponse),
+}
+
+impl Payload {
+    /// The event type name scorers subscribe to (see [`crate::ScorerSpec::consumes`]).
+    pub fn event_type(&self) -> &str {
+        match self {
+            Payload::SurveyResponse(_) => SurveyResponse::EVENT_TYPE,
+        }
+    }
+
+    /// The survey response, if this is one.
+    pub fn as_survey(&self) -> Option<&SurveyResponse> {
+        match self {
+            Payload::SurveyResponse(survey) => Some(survey),
+        }
+    }
+
+    /// A dimension derived from the payload, which a scorer can add to its
+    /// series labels (see [`crate::ScorerSpec::dimensions`]).
+    pub fn dimension(&self, key: &str) -> Option<&str> {
+        match self {
+            Payload::SurveyResponse(survey) => survey.dimension(key),
+        }
+    }
+}
+
+impl Event {
+    /// The event type name (see [`Payload::event_type`]).
+    pub fn event_type(&self) -> &str {
+        self.payload.event_type()
+    }
+}
+
+/// Which survey a response answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SurveyKind {
+    /// Customer satisfaction.
+    Csat,
+    /// Customer effort.
+    Ces,
+    /// Net promoter.
+    Nps,
+}
+
+impl SurveyKind {
+    /// Lower-case name, as used in labels and messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SurveyKind::Csat => "csat",
+            SurveyKind::Ces => "ces",
+            SurveyKind::Nps => "nps",
+        }
+    }
+}
+
+/// An inclusive score range as the client declared it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scale {
+    /// Lowest score.
+    pub min: i32,
+    /// Highest score.
+    pub max: i32,
+}
+
+impl Scale {
+    /// Builds a scale.
+    pub const fn new(min: i32, max: i32) -> Self {
+        Scale { min, max }
+    }
+
+    /// Whether `score` lies on the scale.
+    pub const fn contains(self, score: i32) -> bool {
+        self.min <= score && score <= self.max
+    }
+}
+
+impl std::fmt::Display for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}..{}", self.min, self.max)
+    }
+}
+
+/// One answer to one survey question.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurveyResponse {
+    /// Which survey (`None` when the client left it unset; rejected).
+    pub kind: Option<SurveyKind>,
+    /// The score; `None` when the question was skipped or dismissed.
+    pub score: Option<i32>,
+    /// The scale the client declared, if any.
+    pub scale: Option<Scale>,
+    /// Free-text comment, possibly empty.
+    pub comment: String,
+}
+
+impl SurveyResponse {
+    /// Event type name of survey responses.
+    pub const EVENT_TYPE: &'static str = "survey_response";
+
+    fn dimension(&self, key: &str) -> Option<&str> {
+        match key {
+            "kind" => self.kind.map(SurveyKind::name),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_and_last_value_wins() {
+        let labels = Labels::from_pairs([("region", "eu"), ("plan", "pro"), ("region", "us")]);
+        let pairs: Vec<_> = labels.iter().collect();
+        assert_eq!(pairs, vec![("plan", "pro"), ("region", "us")]);
+        assert_eq!(labels.get("region"), Some("us"));
+        assert_eq!(labels.get("segment"), None);
+    }
+}

@@ -1,0 +1,31 @@
+//! rapport's metric engine.
+//!
+//! Events go in ([`Engine::validate`], then [`Engine::apply`]); metric values
+//! come out ([`Engine::query`]). In between, [`Scorer`]s turn events into
+//! observations on host-managed, mergeable accumulators, kept per tenant,
+//! scorer, series labels and time bucket.
+//!
+//! This crate does no I/O, spawns no threads and knows nothing of gRPC or
+//! protobuf: callers bring the clock (`now`) and the storage.
+
+mod accumulator;
+mod engine;
+mod event;
+mod query;
+mod registry;
+mod scorer;
+pub mod scorers;
+mod series;
+pub mod stats;
+mod time;
+mod validate;
+mod window;
+
+pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, Moments, ObservedValue};
+pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};
+pub use event::{Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
+pub use query::{GroupResult, LabelFilter, Point, Query, QueryError, QueryResult, Window};
+pub use registry::RegistryError;
+pub use scorer::{Interval, MetricSpec, MetricValue, Observations, Scorer, ScorerError, ScorerSpec};
+pub use time::{Duration, Resolution, TimeRange, Timestamp};
+pub use validate::{EventLimits, Rejection, RejectionReason, SurveySettings, resolve_scale};

@@ -1,0 +1,110 @@
+//! The shape of a question and of its answer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Labels;
+use crate::scorer::{MetricValue, ScorerError};
+use crate::time::{Duration, TimeRange, Timestamp};
+
+/// A window of event time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Window {
+    /// The last `Duration`, ending now.
+    Last(Duration),
+    /// An explicit `[start, end)`.
+    Range(TimeRange),
+}
+
+/// Keeps series whose label value is (or, negated, is not) among `values`.
+/// A series without the label has the empty value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LabelFilter {
+    /// Label key.
+    pub label: String,
+    /// Accepted values.
+    pub values: Vec<String>,
+    /// Keep series whose value is not among `values`.
+    pub negate: bool,
+}
+
+impl LabelFilter {
+    /// Whether a series with `labels` passes.
+    pub fn matches(&self, labels: &Labels) -> bool {
+        let value = labels.get(&self.label).unwrap_or("");
+        self.values.iter().any(|v| v == value) != self.negate
+    }
+}
+
+/// One metric over one window, filtered, grouped and optionally stepped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    /// Metric name.
+    pub metric: String,
+    /// Window of event time.
+    pub window: Window,
+    /// All must match.
+    pub filters: Vec<LabelFilter>,
+    /// Labels to group by; empty for one group.
+    pub group_by: Vec<String>,
+    /// When set, each group also gets one point per step.
+    pub step: Option<Duration>,
+}
+
+impl Query {
+    /// An ungrouped, unfiltered query of `metric` over `window`.
+    pub fn new(metric: impl Into<String>, window: Window) -> Self {
+        Query { metric: metric.into(), window, filters: vec![], group_by: vec![], step: None }
+    }
+}
+
+/// The answer to a [`Query`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueryResult {
+    /// The window actually aggregated, widened to whole buckets.
+    pub window: TimeRange,
+    /// Groups sorted by labels. Without group-by there is exactly one.
+    pub groups: Vec<GroupResult>,
+}
+
+/// The value of one group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupResult {
+    /// The group-by labels this group has.
+    pub labels: Labels,
+    /// The value over the whole window.
+    pub value: MetricValue,
+    /// One point per step, when asked for.
+    pub points: Vec<Point>,
+}
+
+/// The value over one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Start of the step.
+    pub start: Timestamp,
+    /// Value over the step.
+    pub value: MetricValue,
+}
+
+/// Why a query could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// No scorer provides this metric.
+    #[error("unknown metric {0:?}; ListMetrics shows the available ones")]
+    UnknownMetric(String),
+    /// The window is empty, negative or unbounded.
+    #[error("invalid window: {0}")]
+    InvalidWindow(String),
+    /// The step is not usable for this window.
+    #[error("invalid step: {0}")]
+    InvalidStep(String),
+    /// A filter has no values or no label.
+    #[error("invalid filter: {0}")]
+    InvalidFilter(String),
+    /// The answer would have more groups or points than allowed.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The scorer could not derive the value.
+    #[error(transparent)]
+    Scorer(#[from] ScorerError),
+}

@@ -1,0 +1,145 @@
+//! The one contract every metric implements, built-in or plugin.
+//!
+//! A scorer turns an event into observations on accumulator slots it
+//! declared, and turns a window's merged slots into metric values. It never
+//! sees time buckets, series, tenants or storage: the host owns those, so
+//! windows, retention, persistence and merging work the same for all scorers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::accumulator::{AccumulatorKind, AccumulatorView, ObservedValue};
+use crate::event::Event;
+
+/// What a scorer provides and needs. Fixed for the life of a scorer instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScorerSpec {
+    /// Unique scorer name; also the key its accumulators are stored under.
+    pub name: String,
+    /// Version of the scorer, for display.
+    pub version: String,
+    /// Event types it consumes (see [`crate::Payload::event_type`]).
+    pub consumes: Vec<String>,
+    /// Payload dimensions added to the series labels of its observations,
+    /// beside the event's own labels (for example a survey's `kind`).
+    pub dimensions: Vec<String>,
+    /// Its accumulator slots, in slot order.
+    pub accumulators: Vec<AccumulatorKind>,
+    /// The metrics it derives, in metric order.
+    pub metrics: Vec<MetricSpec>,
+}
+
+/// One metric a scorer provides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSpec {
+    /// Name used in queries; unique across all scorers.
+    pub name: String,
+    /// One sentence on what it measures.
+    pub description: String,
+    /// Unit of the value ("percent", "score", "count", ...).
+    pub unit: String,
+    /// Smallest possible value, if bounded.
+    pub min: Option<f64>,
+    /// Largest possible value, if bounded.
+    pub max: Option<f64>,
+}
+
+/// A metric's value over a window, with the evidence it rests on.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricValue {
+    /// `None` when the window holds no data: "no data" is not 0.
+    pub value: Option<f64>,
+    /// Number of observations the value rests on.
+    pub count: u64,
+    /// Confidence intervals, primary first, each inside the metric's range.
+    pub intervals: Vec<Interval>,
+    /// Named parts of the value (for NPS: promoters_pct, ...).
+    pub details: Vec<(String, f64)>,
+}
+
+impl MetricValue {
+    /// The answer for a window without data.
+    pub fn no_data() -> Self {
+        MetricValue::default()
+    }
+}
+
+/// A confidence interval.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// How it was computed ("wilson", "normal", ...).
+    pub method: String,
+    /// Lower bound.
+    pub low: f64,
+    /// Upper bound.
+    pub high: f64,
+    /// Confidence level, such as 0.95.
+    pub confidence: f64,
+}
+
+/// A scorer could not do what was asked.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScorerError {
+    /// The question cannot be answered as asked (for example a window that
+    /// mixes survey scales); the caller can change the question.
+    #[error("{0}")]
+    Precondition(String),
+    /// The scorer failed (a bug, or a plugin error or caught panic).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The contract between the engine and every scorer.
+///
+/// Implementations must be cheap to call concurrently from many threads: the
+/// engine calls `observe` on the ingest path and `evaluate` on the query path
+/// without any lock of its own around them.
+pub trait Scorer: Send + Sync {
+    /// What this scorer provides and needs.
+    fn spec(&self) -> &ScorerSpec;
+
+    /// Records what `event` contributes. Called only for event types listed
+    /// in `spec().consumes`, and only for events that passed validation.
+    fn observe(&self, event: &Event, out: &mut Observations) -> Result<(), ScorerError>;
+
+    /// Derives metric number `metric` (an index into `spec().metrics`) from
+    /// the accumulators of a window, merged across its buckets and series.
+    fn evaluate(&self, metric: usize, window: AccumulatorView<'_>) -> Result<MetricValue, ScorerError>;
+}
+
+/// The observations one event produced, to be applied by the host.
+#[derive(Debug, Default)]
+pub struct Observations {
+    items: Vec<(usize, ObservedValue)>,
+}
+
+impl Observations {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// One more occurrence in a `Count` slot.
+    pub fn count(&mut self, slot: usize) {
+        self.items.push((slot, ObservedValue::Count));
+    }
+
+    /// A value in a `Moments`, `Min` or `Max` slot.
+    pub fn record(&mut self, slot: usize, value: f64) {
+        self.items.push((slot, ObservedValue::Value(value)));
+    }
+
+    /// The observations, in the order they were made.
+    pub fn iter(&self) -> impl Iterator<Item = &(usize, ObservedValue)> {
+        self.items.iter()
+    }
+
+    /// Whether nothing was observed.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Empties the buffer, keeping its memory for the next event.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}

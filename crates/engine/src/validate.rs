@@ -1,0 +1,299 @@
+//! Per-event validation: what makes an event acceptable, and why not.
+//!
+//! Validation happens before anything is logged or counted, so a rejected
+//! event leaves no trace and never affects the rest of its batch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, Payload, Scale, SurveyKind, SurveyResponse};
+use crate::time::{Duration, Timestamp};
+
+/// Why an event was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RejectionReason {
+    /// The id is empty or too long.
+    InvalidId,
+    /// The event time is missing.
+    MissingTime,
+    /// The event time is further ahead than the allowed clock skew.
+    TooFarInFuture,
+    /// The event time is before the retention horizon.
+    TooOld,
+    /// No payload, or one this server does not know.
+    MissingPayload,
+    /// A label is malformed, or there are too many.
+    InvalidLabel,
+    /// The survey kind is missing.
+    InvalidSurveyKind,
+    /// The scale is missing where required, or not allowed for the kind.
+    InvalidScale,
+    /// The score is outside the declared scale.
+    ScoreOutOfScale,
+    /// A field the payload needs is missing.
+    MissingField,
+}
+
+/// A refused event: the reason and a message naming what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Machine-readable reason.
+    pub reason: RejectionReason,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl Rejection {
+    pub(crate) fn new(reason: RejectionReason, message: impl Into<String>) -> Self {
+        Rejection { reason, message: message.into() }
+    }
+}
+
+/// Limits on what an event may look like. Defaults suit most tenants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventLimits {
+    /// Longest event id, in bytes.
+    pub max_id_len: usize,
+    /// Most labels on one event.
+    pub max_labels: usize,
+    /// Longest label key, in bytes.
+    pub max_label_key_len: usize,
+    /// Longest label value, in bytes.
+    pub max_label_value_len: usize,
+    /// How far ahead of the server's clock an event time may be.
+    pub max_future_skew: Duration,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        EventLimits {
+            max_id_len: 128,
+            max_labels: 16,
+            max_label_key_len: 64,
+            max_label_value_len: 128,
+            max_future_skew: Duration::minutes(5),
+        }
+    }
+}
+
+/// How survey scales are resolved when the client leaves them out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurveySettings {
+    /// CSAT scale when a response declares none.
+    pub csat_default_scale: Scale,
+    /// CES scale when a response declares none; `None` makes the scale
+    /// required, since CES is asked on both 1..7 and 1..5.
+    pub ces_default_scale: Option<Scale>,
+}
+
+impl Default for SurveySettings {
+    fn default() -> Self {
+        SurveySettings { csat_default_scale: Scale::new(1, 5), ces_default_scale: None }
+    }
+}
+
+/// CSAT scales accepted; top-2-box is the two highest scores of each.
+pub const CSAT_SCALES: [Scale; 3] = [Scale::new(1, 5), Scale::new(1, 7), Scale::new(1, 10)];
+/// CES scales accepted: 1..7 (easy = 5, 6, 7) and 1..5 (easy = 4, 5).
+pub const CES_SCALES: [Scale; 2] = [Scale::new(1, 7), Scale::new(1, 5)];
+/// The one NPS scale.
+pub const NPS_SCALE: Scale = Scale::new(0, 10);
+
+/// The scale a response is scored on: the declared one if allowed for its
+/// kind, else the tenant's default, else an error. Never a rescale.
+pub fn resolve_scale(
+    kind: SurveyKind,
+    declared: Option<Scale>,
+    settings: &SurveySettings,
+) -> Result<Scale, Rejection> {
+    let (allowed, default): (&[Scale], Option<Scale>) = match kind {
+        SurveyKind::Csat => (&CSAT_SCALES, Some(settings.csat_default_scale)),
+        SurveyKind::Ces => (&CES_SCALES, settings.ces_default_scale),
+        SurveyKind::Nps => (std::slice::from_ref(&NPS_SCALE), Some(NPS_SCALE)),
+    };
+    let scale = declared.or(default).ok_or_else(|| {
+        Rejection::new(
+            RejectionReason::InvalidScale,
+            format!("{} response needs a scale (one of {})", kind.name(), list(allowed)),
+        )
+    })?;
+    if allowed.contains(&scale) {
+        Ok(scale)
+    } else {
+        Err(Rejection::new(
+            RejectionReason::InvalidScale,
+            format!(
+                "{} is not on an allowed scale: got {scale}, expected one of {}",
+                kind.name(),
+                list(allowed)
+            ),
+        ))
+    }
+}
+
+fn list(scales: &[Scale]) -> String {
+    scales.iter().map(Scale::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// Checks one event against the limits, the retention horizon and its
+/// payload's own rules.
+pub fn validate(
+    event: &Event,
+    limits: &EventLimits,
+    surveys: &SurveySettings,
+    oldest_accepted: Timestamp,
+    now: Timestamp,
+) -> Result<(), Rejection> {
+    use RejectionReason as R;
+    if event.id.is_empty() || event.id.len() > limits.max_id_len {
+        return Err(Rejection::new(
+            R::InvalidId,
+            format!("event id must be 1 to {} bytes, got {}", limits.max_id_len, event.id.len()),
+        ));
+    }
+    if event.labels.len() > limits.max_labels {
+        return Err(Rejection::new(
+            R::InvalidLabel,
+            format!("at most {} labels, got {}", limits.max_labels, event.labels.len()),
+        ));
+    }
+    for (key, value) in event.labels.iter() {
+        validate_label(key, value, limits)?;
+    }
+    let latest_accepted = now.plus(limits.max_future_skew);
+    if event.time > latest_accepted {
+        return Err(Rejection::new(
+            R::TooFarInFuture,
+            format!(
+                "event time is {} ms ahead of the server clock; at most {} ms allowed",
+                event.time.millis() - now.millis(),
+                limits.max_future_skew.millis()
+            ),
+        ));
+    }
+    if event.time < oldest_accepted {
+        return Err(Rejection::new(
+            R::TooOld,
+            format!(
+                "event time is {} ms before the retention horizon",
+                oldest_accepted.millis() - event.time.millis()
+            ),
+        ));
+    }
+    match &event.payload {
+        Payload::SurveyResponse(survey) => validate_survey(survey, surveys),
+    }
+}
+
+fn validate_label(key: &str, value: &str, limits: &EventLimits) -> Result<(), Rejection> {
+    let key_ok = !key.is_empty()
+        && key.len() <= limits.max_label_key_len
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if !key_ok {
+        return Err(Rejection::new(
+            RejectionReason::InvalidLabel,
+            format!(
+                "label key {key:?} must be 1 to {} characters of [A-Za-z0-9_.-]",
+                limits.max_label_key_len
+            ),
+        ));
+    }
+    if value.is_empty() || value.len() > limits.max_label_value_len {
+        return Err(Rejection::new(
+            RejectionReason::InvalidLabel,
+            format!("label {key:?} value must be 1 to {} bytes", limits.max_label_value_len),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_survey(survey: &SurveyResponse, settings: &SurveySettings) -> Result<(), Rejection> {
+    let kind = survey.kind.ok_or_else(|| {
+        Rejection::new(RejectionReason::InvalidSurveyKind, "survey response has no kind (csat, ces or nps)")
+    })?;
+    let scale = resolve_scale(kind, survey.scale, settings)?;
+    match survey.score {
+        Some(score) if !scale.contains(score) => Err(Rejection::new(
+            RejectionReason::ScoreOutOfScale,
+            format!("{} score {score} is outside the scale {scale}", kind.name()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Labels;
+
+    fn survey(kind: SurveyKind, score: Option<i32>, scale: Option<Scale>) -> Event {
+        Event {
+            id: "e1".into(),
+            account_id: "acme".into(),
+            time: Timestamp(1_000_000),
+            labels: Labels::default(),
+            payload: Payload::SurveyResponse(SurveyResponse {
+                kind: Some(kind),
+                score,
+                scale,
+                comment: String::new(),
+            }),
+        }
+    }
+
+    fn check(event: &Event) -> Result<(), RejectionReason> {
+        validate(event, &EventLimits::default(), &SurveySettings::default(), Timestamp(0), Timestamp(1_000_000))
+            .map_err(|r| r.reason)
+    }
+
+    #[test]
+    fn nps_zero_is_an_answer_and_eleven_is_out_of_scale() {
+        assert_eq!(check(&survey(SurveyKind::Nps, Some(0), None)), Ok(()));
+        assert_eq!(check(&survey(SurveyKind::Nps, Some(11), None)), Err(RejectionReason::ScoreOutOfScale));
+    }
+
+    #[test]
+    fn nps_on_another_scale_is_rejected_not_rescaled() {
+        let five = Some(Scale::new(1, 5));
+        assert_eq!(check(&survey(SurveyKind::Nps, Some(5), five)), Err(RejectionReason::InvalidScale));
+    }
+
+    #[test]
+    fn ces_without_scale_is_rejected_by_default() {
+        assert_eq!(check(&survey(SurveyKind::Ces, Some(6), None)), Err(RejectionReason::InvalidScale));
+        assert_eq!(check(&survey(SurveyKind::Ces, Some(6), Some(Scale::new(1, 7)))), Ok(()));
+        assert_eq!(
+            check(&survey(SurveyKind::Ces, Some(6), Some(Scale::new(1, 5)))),
+            Err(RejectionReason::ScoreOutOfScale)
+        );
+    }
+
+    #[test]
+    fn csat_defaults_to_one_to_five_and_never_clamps() {
+        assert_eq!(check(&survey(SurveyKind::Csat, Some(5), None)), Ok(()));
+        assert_eq!(check(&survey(SurveyKind::Csat, Some(6), None)), Err(RejectionReason::ScoreOutOfScale));
+        assert_eq!(check(&survey(SurveyKind::Csat, Some(0), None)), Err(RejectionReason::ScoreOutOfScale));
+    }
+
+    #[test]
+    fn skipped_response_is_valid() {
+        assert_eq!(check(&survey(SurveyKind::Csat, None, None)), Ok(()));
+    }
+
+    #[test]
+    fn times_outside_the_accepted_span_are_rejected() {
+        let mut event = survey(SurveyKind::Nps, Some(9), None);
+        event.time = Timestamp(1_000_000 + Duration::minutes(6).millis());
+        assert_eq!(check(&event), Err(RejectionReason::TooFarInFuture));
+        event.time = Timestamp(-1);
+        assert_eq!(check(&event), Err(RejectionReason::TooOld));
+    }
+
+    #[test]
+    fn malformed_labels_are_rejected() {
+        let mut event = survey(SurveyKind::Nps, Some(9), None);
+        event.labels = Labels::from_pairs([("seg ment", "smb")]);
+        assert_eq!(check(&event), Err(RejectionReason::InvalidLabel));
+        event.labels = Labels::from_pairs([("segment", "")]);
+        assert_eq!(check(&event), Err(RejectionReason::InvalidLabel));
+    }
+}
