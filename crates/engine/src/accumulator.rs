@@ -209,10 +209,12 @@ mod tests {
     #[test]
     fn merge_is_order_independent() {
         let values = [3.0, -1.0, 8.5];
-        let mut forward = [Accumulator::empty(AccumulatorKind::Min), Accumulator::empty(AccumulatorKind::Max)];
+        let mut forward =
+            [Accumulator::empty(AccumulatorKind::Min), Accumulator::empty(AccumulatorKind::Max)];
         let mut backward = forward.clone();
         for v in values {
-            let mut one = [Accumulator::empty(AccumulatorKind::Min), Accumulator::empty(AccumulatorKind::Max)];
+            let mut one =
+                [Accumulator::empty(AccumulatorKind::Min), Accumulator::empty(AccumulatorKind::Max)];
             one[0].observe(&ObservedValue::Value(v));
             one[1].observe(&ObservedValue::Value(v));
             forward[0].merge(&one[0]);

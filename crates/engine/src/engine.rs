@@ -164,7 +164,12 @@ impl Engine {
                 }
                 let scope = scopes[index].get_or_insert_with(|| self.scope(tenant, scorer.as_ref()));
                 let labels = series_labels(event, &scorer.spec().dimensions);
-                scope.series.entry(labels).or_default().apply(event.time, fine_floor, &scope.layout, &observations);
+                scope.series.entry(labels).or_default().apply(
+                    event.time,
+                    fine_floor,
+                    &scope.layout,
+                    &observations,
+                );
             }
         }
         for scope in scopes.iter().flatten() {
@@ -233,7 +238,10 @@ impl Engine {
     pub fn generation(&self, tenant: &TenantId, metric: &str) -> Option<u64> {
         let registry = self.registry.load();
         let (scorer, _) = registry.metric(metric)?;
-        let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(registry.scorers[scorer].spec().name.as_str()) };
+        let key = ScopeKey {
+            tenant: tenant.clone(),
+            scorer: Arc::from(registry.scorers[scorer].spec().name.as_str()),
+        };
         Some(self.scopes.get(&key).map_or(0, |scope| scope.generation.load(Ordering::Acquire)))
     }
 
@@ -267,7 +275,10 @@ impl Engine {
                     continue;
                 }
                 let group_key = Labels::from_pairs(
-                    query.group_by.iter().filter_map(|key| labels.get(key).map(|value| (key.as_str(), value))),
+                    query
+                        .group_by
+                        .iter()
+                        .filter_map(|key| labels.get(key).map(|value| (key.as_str(), value))),
                 );
                 if !groups.contains_key(&group_key) && groups.len() >= self.config.max_groups {
                     return Err(QueryError::TooLarge(format!(
@@ -275,7 +286,8 @@ impl Engine {
                         self.config.max_groups
                     )));
                 }
-                let group = groups.entry(group_key).or_insert_with(|| GroupAccumulators::new(layout, steps.len()));
+                let group =
+                    groups.entry(group_key).or_insert_with(|| GroupAccumulators::new(layout, steps.len()));
                 for span in &whole {
                     group.seen |= series.merge_span(span, &mut group.total);
                 }
@@ -311,7 +323,12 @@ impl Engine {
     }
 
     /// The sub-ranges of a stepped query.
-    fn steps(&self, range: TimeRange, step: Option<Duration>, fine_floor: Timestamp) -> Result<Vec<TimeRange>, QueryError> {
+    fn steps(
+        &self,
+        range: TimeRange,
+        step: Option<Duration>,
+        fine_floor: Timestamp,
+    ) -> Result<Vec<TimeRange>, QueryError> {
         let Some(step) = step else { return Ok(vec![]) };
         let unit = if range.start < fine_floor { Duration::HOUR } else { Duration::MINUTE };
         if step.millis() <= 0 || step.millis() % unit.millis() != 0 {
@@ -352,9 +369,10 @@ impl GroupAccumulators {
 fn requested_range(window: Window, now: Timestamp) -> Result<TimeRange, QueryError> {
     match window {
         Window::Last(length) if length.millis() > 0 => Ok(TimeRange { start: now.minus(length), end: now }),
-        Window::Last(length) => {
-            Err(QueryError::InvalidWindow(format!("a rolling window must be positive, got {} ms", length.millis())))
-        }
+        Window::Last(length) => Err(QueryError::InvalidWindow(format!(
+            "a rolling window must be positive, got {} ms",
+            length.millis()
+        ))),
         Window::Range(range) if range.is_empty() => Err(QueryError::InvalidWindow(format!(
             "end ({} ms) must be after start ({} ms)",
             range.end.millis(),
@@ -382,13 +400,16 @@ fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Resu
     for (slot, value) in observations.iter() {
         let fits = match (layout.get(*slot), value) {
             (Some(AccumulatorKind::Count), ObservedValue::Count) => true,
-            (Some(AccumulatorKind::Moments | AccumulatorKind::Min | AccumulatorKind::Max), ObservedValue::Value(v)) => {
-                v.is_finite()
-            }
+            (
+                Some(AccumulatorKind::Moments | AccumulatorKind::Min | AccumulatorKind::Max),
+                ObservedValue::Value(v),
+            ) => v.is_finite(),
             _ => false,
         };
         if !fits {
-            return Err(ScorerError::Failed(format!("observation {value:?} does not fit slot {slot} of {layout:?}")));
+            return Err(ScorerError::Failed(format!(
+                "observation {value:?} does not fit slot {slot} of {layout:?}"
+            )));
         }
     }
     Ok(())

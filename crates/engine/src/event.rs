@@ -44,8 +44,7 @@ impl Labels {
         K: Into<String>,
         V: Into<String>,
     {
-        let mut pairs: Vec<(String, String)> =
-            pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
         // Stable sort keeps input order among equal keys; dedup keeps the last.
         pairs.sort_by(|a, b| a.0.cmp(&b.0));
         pairs.reverse();
@@ -56,10 +55,7 @@ impl Labels {
 
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()
-            .map(|i| self.0[i].1.as_str())
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|i| self.0[i].1.as_str())
     }
 
     /// Sets `key` to `value`, replacing an existing value.

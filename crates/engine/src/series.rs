@@ -75,7 +75,13 @@ pub(crate) struct Series {
 impl Series {
     /// Applies one event's observations, already checked against `layout`,
     /// to every resolution kept at `time`: minutes only from `fine_floor` on.
-    pub fn apply(&mut self, time: Timestamp, fine_floor: Timestamp, layout: &[AccumulatorKind], observations: &Observations) {
+    pub fn apply(
+        &mut self,
+        time: Timestamp,
+        fine_floor: Timestamp,
+        layout: &[AccumulatorKind],
+        observations: &Observations,
+    ) {
         for resolution in Resolution::ALL {
             if resolution == Resolution::Minute && time < fine_floor {
                 continue;

@@ -241,8 +241,14 @@ mod tests {
     }
 
     fn check(event: &Event) -> Result<(), RejectionReason> {
-        validate(event, &EventLimits::default(), &SurveySettings::default(), Timestamp(0), Timestamp(1_000_000))
-            .map_err(|r| r.reason)
+        validate(
+            event,
+            &EventLimits::default(),
+            &SurveySettings::default(),
+            Timestamp(0),
+            Timestamp(1_000_000),
+        )
+        .map_err(|r| r.reason)
     }
 
     #[test]

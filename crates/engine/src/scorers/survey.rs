@@ -51,7 +51,11 @@ fn scale_index(scales: &[Scale], scale: Scale) -> Result<usize, ScorerError> {
 
 /// The one scale among `scales` that has responses in the window, if any.
 /// Two or more is a precondition failure: their numbers do not combine.
-fn single_scale(kind: SurveyKind, scales: &[Scale], count_of: impl Fn(usize) -> u64) -> Result<Option<usize>, ScorerError> {
+fn single_scale(
+    kind: SurveyKind,
+    scales: &[Scale],
+    count_of: impl Fn(usize) -> u64,
+) -> Result<Option<usize>, ScorerError> {
     let used: Vec<usize> = (0..scales.len()).filter(|&i| count_of(i) > 0).collect();
     match used.as_slice() {
         [] => Ok(None),
@@ -142,7 +146,8 @@ impl CesScorer {
 
     /// A CES scorer using `settings` for the default scale.
     pub fn new(settings: SurveySettings) -> Self {
-        let slots = CES_SCALES.iter().flat_map(|_| [AccumulatorKind::Moments, AccumulatorKind::Count]).collect();
+        let slots =
+            CES_SCALES.iter().flat_map(|_| [AccumulatorKind::Moments, AccumulatorKind::Count]).collect();
         let metrics = vec![
             metric(
                 "ces",
@@ -192,14 +197,20 @@ impl Scorer for CesScorer {
         let moments = window.moments(2 * i);
         let (n, easy) = (moments.count, window.count(2 * i + 1));
         let easy_pct = percent(easy, n);
-        let scale_details = [("scale_min".to_owned(), f64::from(scale.min)), ("scale_max".to_owned(), f64::from(scale.max))];
+        let scale_details =
+            [("scale_min".to_owned(), f64::from(scale.min)), ("scale_max".to_owned(), f64::from(scale.max))];
         if metric == Self::MEAN {
             let mean = moments.mean().unwrap_or_default();
             let range = (f64::from(scale.min), f64::from(scale.max));
             let interval = moments.sample_std_dev().and_then(|s| stats::mean_interval(mean, s, n, range));
             let mut details = vec![("easy_pct".to_owned(), easy_pct)];
             details.extend(scale_details);
-            Ok(MetricValue { value: Some(mean), count: n, intervals: interval.into_iter().collect(), details })
+            Ok(MetricValue {
+                value: Some(mean),
+                count: n,
+                intervals: interval.into_iter().collect(),
+                details,
+            })
         } else {
             let mut details = vec![("easy".to_owned(), easy as f64)];
             details.extend(scale_details);
