@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::topk::SpaceSaving;
+
 /// What an accumulator slot records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AccumulatorKind {
@@ -18,6 +20,19 @@ pub enum AccumulatorKind {
     Min,
     /// Largest observed value.
     Max,
+    /// The most frequent items (strings), kept in a Space-Saving summary of
+    /// `capacity` counters: any item seen more than `N / capacity` times in
+    /// a window is reported, and each count overestimates by at most
+    /// `N / capacity` (see [`crate::SpaceSaving`]).
+    TopK {
+        /// Counters kept per bucket; more is more exact and more memory.
+        capacity: u32,
+    },
+}
+
+impl AccumulatorKind {
+    /// Largest top-k capacity a scorer may declare, bounding memory per bucket.
+    pub const MAX_TOP_K_CAPACITY: u32 = 4096;
 }
 
 /// Count, sum and sum of squares: enough for a mean and its standard error.
@@ -74,6 +89,8 @@ pub enum Accumulator {
     Min(Option<f64>),
     /// See [`AccumulatorKind::Max`]; `None` before the first value.
     Max(Option<f64>),
+    /// See [`AccumulatorKind::TopK`].
+    TopK(SpaceSaving),
 }
 
 impl Accumulator {
@@ -84,6 +101,9 @@ impl Accumulator {
             AccumulatorKind::Moments => Accumulator::Moments(Moments::default()),
             AccumulatorKind::Min => Accumulator::Min(None),
             AccumulatorKind::Max => Accumulator::Max(None),
+            AccumulatorKind::TopK { capacity } => Accumulator::TopK(SpaceSaving::new(
+                capacity.min(AccumulatorKind::MAX_TOP_K_CAPACITY) as usize,
+            )),
         }
     }
 
@@ -94,6 +114,9 @@ impl Accumulator {
             Accumulator::Moments(_) => AccumulatorKind::Moments,
             Accumulator::Min(_) => AccumulatorKind::Min,
             Accumulator::Max(_) => AccumulatorKind::Max,
+            Accumulator::TopK(summary) => {
+                AccumulatorKind::TopK { capacity: u32::try_from(summary.capacity()).unwrap_or(u32::MAX) }
+            }
         }
     }
 
@@ -105,6 +128,7 @@ impl Accumulator {
             (Accumulator::Moments(a), Accumulator::Moments(b)) => a.merge(b),
             (Accumulator::Min(a), Accumulator::Min(b)) => *a = fold(*a, *b, f64::min),
             (Accumulator::Max(a), Accumulator::Max(b)) => *a = fold(*a, *b, f64::max),
+            (Accumulator::TopK(a), Accumulator::TopK(b)) => a.merge(b),
             _ => debug_assert!(false, "merge of accumulators of different kinds"),
         }
     }
@@ -120,6 +144,18 @@ impl Accumulator {
             _ => return false,
         }
         true
+    }
+
+    /// Applies one item observation (the text behind an
+    /// [`ObservedValue::Item`]). Returns `false` unless this is a top-k slot.
+    pub fn observe_item(&mut self, item: &str) -> bool {
+        match self {
+            Accumulator::TopK(summary) => {
+                summary.observe(item);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -137,6 +173,19 @@ pub enum ObservedValue {
     Count,
     /// A numeric value (for moments, min and max).
     Value(f64),
+    /// An item for a [`AccumulatorKind::TopK`] slot; its text lives in the
+    /// [`crate::Observations`] that holds this value
+    /// (see [`crate::Observations::item_text`]).
+    Item(ItemRef),
+}
+
+/// Where an observed item's text lies in its [`crate::Observations`] buffer.
+/// Keeps [`ObservedValue`] `Copy` and the observation buffer free of
+/// per-item allocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemRef {
+    pub(crate) start: u32,
+    pub(crate) len: u32,
 }
 
 /// Read access to a window's merged accumulators, by slot, for a scorer's
@@ -181,6 +230,26 @@ impl<'a> AccumulatorView<'a> {
         match self.slots.get(slot) {
             Some(Accumulator::Max(v)) => *v,
             _ => None,
+        }
+    }
+
+    /// The `k` most frequent items in top-k `slot`, largest first, as
+    /// `(item, count, max_error)`: the true count lies in
+    /// `count - max_error ..= count`. Empty for another kind of slot.
+    pub fn top_k(&self, slot: usize, k: usize) -> Vec<(String, u64, u64)> {
+        match self.slots.get(slot) {
+            Some(Accumulator::TopK(summary)) => {
+                summary.top(k).into_iter().map(|c| (c.item, c.count, c.error)).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Items observed in total in top-k `slot` (the `N` of its error bound).
+    pub fn top_k_total(&self, slot: usize) -> u64 {
+        match self.slots.get(slot) {
+            Some(Accumulator::TopK(summary)) => summary.total(),
+            _ => 0,
         }
     }
 
@@ -234,5 +303,24 @@ mod tests {
         let mut count = Accumulator::empty(AccumulatorKind::Count);
         assert!(!count.observe(&ObservedValue::Value(1.0)));
         assert_eq!(count, Accumulator::Count(0));
+        assert!(!count.observe_item("x"));
+    }
+
+    #[test]
+    fn top_k_slot_counts_items_and_merges() {
+        let kind = AccumulatorKind::TopK { capacity: 8 };
+        let (mut a, mut b) = (Accumulator::empty(kind), Accumulator::empty(kind));
+        for item in ["refund", "card", "refund"] {
+            assert!(a.observe_item(item));
+        }
+        assert!(b.observe_item("refund"));
+        assert!(!a.observe(&ObservedValue::Value(1.0)));
+        a.merge(&b);
+        assert_eq!(a.kind(), kind);
+        let slots = [a];
+        let view = AccumulatorView::new(&slots);
+        assert_eq!(view.top_k(0, 1), vec![("refund".to_owned(), 3, 0)]);
+        assert_eq!(view.top_k_total(0), 4);
+        assert!(view.top_k(1, 1).is_empty());
     }
 }

@@ -404,6 +404,7 @@ fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Resu
                 Some(AccumulatorKind::Moments | AccumulatorKind::Min | AccumulatorKind::Max),
                 ObservedValue::Value(v),
             ) => v.is_finite(),
+            (Some(AccumulatorKind::TopK { .. }), ObservedValue::Item(_)) => true,
             _ => false,
         };
         if !fits {
@@ -413,4 +414,115 @@ fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accumulator::AccumulatorView;
+    use crate::event::{CustomEvent, Payload};
+    use crate::scorer::{MetricSpec, ScorerSpec};
+
+    /// Counts `search` custom events per team and keeps the top terms.
+    struct SearchTerms {
+        spec: ScorerSpec,
+    }
+
+    impl SearchTerms {
+        fn new() -> Self {
+            SearchTerms {
+                spec: ScorerSpec {
+                    name: "search_terms".into(),
+                    version: "1".into(),
+                    consumes: vec!["search".into()],
+                    dimensions: vec!["team".into()],
+                    accumulators: vec![AccumulatorKind::Count, AccumulatorKind::TopK { capacity: 4 }],
+                    metrics: vec![MetricSpec {
+                        name: "top_term_count".into(),
+                        description: "Count of the most searched term.".into(),
+                        unit: "count".into(),
+                        min: Some(0.0),
+                        max: None,
+                    }],
+                },
+            }
+        }
+    }
+
+    impl Scorer for SearchTerms {
+        fn spec(&self) -> &ScorerSpec {
+            &self.spec
+        }
+
+        fn observe(&self, event: &Event, out: &mut Observations) -> Result<(), ScorerError> {
+            let custom = event.payload.as_custom().ok_or_else(|| ScorerError::Failed("not custom".into()))?;
+            out.count(0);
+            out.item(1, custom.attribute("query").unwrap_or(""));
+            Ok(())
+        }
+
+        fn evaluate(&self, _metric: usize, window: AccumulatorView<'_>) -> Result<MetricValue, ScorerError> {
+            let top = window.top_k(1, 1);
+            Ok(MetricValue {
+                value: top.first().map(|(_, count, _)| *count as f64),
+                count: window.count(0),
+                intervals: vec![],
+                details: top.into_iter().map(|(item, count, _)| (item, count as f64)).collect(),
+            })
+        }
+    }
+
+    fn search(id: usize, team: &str, query: &str) -> Event {
+        Event {
+            id: format!("e{id}"),
+            account_id: String::new(),
+            time: Timestamp(1_000_000),
+            labels: Labels::default(),
+            payload: Payload::Custom(CustomEvent {
+                type_name: "search".into(),
+                values: vec![],
+                attributes: vec![("team".into(), team.into()), ("query".into(), query.into())],
+            }),
+        }
+    }
+
+    #[test]
+    fn custom_events_reach_scorers_by_type_name_and_top_k_groups_by_dimension() {
+        let engine = Engine::new(EngineConfig::default(), vec![Arc::new(SearchTerms::new())])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let tenant = TenantId::default();
+        let now = Timestamp(1_060_000);
+        let events: Vec<Event> = [("eu", "refund"), ("eu", "refund"), ("eu", "card"), ("us", "login")]
+            .iter()
+            .enumerate()
+            .map(|(i, (team, query))| search(i, team, query))
+            .collect();
+        for event in &events {
+            assert_eq!(engine.validate(event, now), Ok(()));
+        }
+        assert!(engine.apply(&tenant, &events, now).failures.is_empty());
+        let mut query = Query::new("top_term_count", Window::Last(Duration::hours(1)));
+        query.group_by = vec!["team".into()];
+        let result = engine.query(&tenant, &query, now).unwrap_or_else(|e| unreachable!("{e}"));
+        let values: Vec<(Option<&str>, Option<f64>, u64)> =
+            result.groups.iter().map(|g| (g.labels.get("team"), g.value.value, g.value.count)).collect();
+        assert_eq!(values, vec![(Some("eu"), Some(2.0), 3), (Some("us"), Some(1.0), 1)]);
+        assert_eq!(result.groups[0].value.details[0].0, "refund");
+    }
+
+    #[test]
+    fn item_on_a_count_slot_is_refused() {
+        let mut observations = Observations::new();
+        observations.item(0, "x");
+        let layout = [AccumulatorKind::Count];
+        assert!(check_layout(&layout, &observations).is_err());
+        observations.clear();
+        observations.item(0, "x");
+        assert!(check_layout(&[AccumulatorKind::TopK { capacity: 2 }], &observations).is_ok());
+        assert!(
+            observations
+                .iter()
+                .all(|(_, v)| matches!(v, ObservedValue::Item(r) if observations.item_text(*r) == "x"))
+        );
+    }
 }

@@ -102,6 +102,9 @@ pub struct Event {
 pub enum Payload {
     /// A survey answer.
     SurveyResponse(SurveyResponse),
+    /// A domain event rapport does not know, consumed by type name (for
+    /// example by a plugin's scorer).
+    Custom(CustomEvent),
 }
 
 impl Payload {
@@ -109,6 +112,7 @@ impl Payload {
     pub fn event_type(&self) -> &str {
         match self {
             Payload::SurveyResponse(_) => SurveyResponse::EVENT_TYPE,
+            Payload::Custom(custom) => &custom.type_name,
         }
     }
 
@@ -116,6 +120,15 @@ impl Payload {
     pub fn as_survey(&self) -> Option<&SurveyResponse> {
         match self {
             Payload::SurveyResponse(survey) => Some(survey),
+            Payload::Custom(_) => None,
+        }
+    }
+
+    /// The custom event, if this is one.
+    pub fn as_custom(&self) -> Option<&CustomEvent> {
+        match self {
+            Payload::Custom(custom) => Some(custom),
+            Payload::SurveyResponse(_) => None,
         }
     }
 
@@ -124,6 +137,7 @@ impl Payload {
     pub fn dimension(&self, key: &str) -> Option<&str> {
         match self {
             Payload::SurveyResponse(survey) => survey.dimension(key),
+            Payload::Custom(custom) => custom.attribute(key),
         }
     }
 }
@@ -209,6 +223,32 @@ impl SurveyResponse {
     }
 }
 
+/// A domain event with a team-chosen type name, numeric values and string
+/// attributes. Its event type is its type name, and its attributes serve as
+/// payload dimensions, so a scorer that declares `dimensions: ["agent"]`
+/// gets one series per agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomEvent {
+    /// Event type name scorers subscribe to, such as `interaction`.
+    pub type_name: String,
+    /// Named numeric values; the first of a repeated name wins on lookup.
+    pub values: Vec<(String, f64)>,
+    /// Named string attributes; the first of a repeated name wins on lookup.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl CustomEvent {
+    /// The numeric value `name`, if present.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    /// The string attribute `name`, if present.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +260,19 @@ mod tests {
         assert_eq!(pairs, vec![("plan", "pro"), ("region", "us")]);
         assert_eq!(labels.get("region"), Some("us"));
         assert_eq!(labels.get("segment"), None);
+    }
+
+    #[test]
+    fn custom_event_type_is_its_name_and_attributes_are_dimensions() {
+        let payload = Payload::Custom(CustomEvent {
+            type_name: "interaction".into(),
+            values: vec![("handle_seconds".into(), 300.0)],
+            attributes: vec![("agent".into(), "ana".into()), ("team".into(), "eu".into())],
+        });
+        assert_eq!(payload.event_type(), "interaction");
+        assert_eq!(payload.dimension("agent"), Some("ana"));
+        assert_eq!(payload.dimension("kind"), None);
+        assert!(payload.as_survey().is_none());
+        assert_eq!(payload.as_custom().and_then(|c| c.value("handle_seconds")), Some(300.0));
     }
 }

@@ -18,14 +18,16 @@ pub mod scorers;
 mod series;
 pub mod stats;
 mod time;
+mod topk;
 mod validate;
 mod window;
 
-pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, Moments, ObservedValue};
+pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};
-pub use event::{Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
+pub use event::{CustomEvent, Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
 pub use query::{GroupResult, LabelFilter, Point, Query, QueryError, QueryResult, Window};
 pub use registry::RegistryError;
 pub use scorer::{Interval, MetricSpec, MetricValue, Observations, Scorer, ScorerError, ScorerSpec};
 pub use time::{Duration, Resolution, TimeRange, Timestamp};
+pub use topk::{Counter, SpaceSaving};
 pub use validate::{EventLimits, Rejection, RejectionReason, SurveySettings, resolve_scale};

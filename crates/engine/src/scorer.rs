@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::accumulator::{AccumulatorKind, AccumulatorView, ObservedValue};
+use crate::accumulator::{AccumulatorKind, AccumulatorView, ItemRef, ObservedValue};
 use crate::event::Event;
 
 /// What a scorer provides and needs. Fixed for the life of a scorer instance.
@@ -110,6 +110,8 @@ pub trait Scorer: Send + Sync {
 #[derive(Debug, Default)]
 pub struct Observations {
     items: Vec<(usize, ObservedValue)>,
+    /// Text of item observations, back to back.
+    text: String,
 }
 
 impl Observations {
@@ -128,6 +130,30 @@ impl Observations {
         self.items.push((slot, ObservedValue::Value(value)));
     }
 
+    /// One occurrence of `item` in a `TopK` slot. Items longer than
+    /// [`Observations::MAX_ITEM_LEN`] bytes are cut at a character boundary.
+    pub fn item(&mut self, slot: usize, item: &str) {
+        let mut end = item.len().min(Self::MAX_ITEM_LEN);
+        while !item.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (Ok(start), Ok(len)) = (u32::try_from(self.text.len()), u32::try_from(end)) else {
+            return;
+        };
+        self.text.push_str(&item[..end]);
+        self.items.push((slot, ObservedValue::Item(ItemRef { start, len })));
+    }
+
+    /// Longest item text kept, in bytes.
+    pub const MAX_ITEM_LEN: usize = 256;
+
+    /// The text of an item observation made on this buffer (empty for a
+    /// reference from another buffer).
+    pub fn item_text(&self, item: ItemRef) -> &str {
+        let start = item.start as usize;
+        self.text.get(start..start + item.len as usize).unwrap_or("")
+    }
+
     /// The observations, in the order they were made.
     pub fn iter(&self) -> impl Iterator<Item = &(usize, ObservedValue)> {
         self.items.iter()
@@ -141,5 +167,6 @@ impl Observations {
     /// Empties the buffer, keeping its memory for the next event.
     pub fn clear(&mut self) {
         self.items.clear();
+        self.text.clear();
     }
 }

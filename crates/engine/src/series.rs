@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accumulator::{Accumulator, AccumulatorKind};
+use crate::accumulator::{Accumulator, AccumulatorKind, ObservedValue};
 use crate::scorer::Observations;
 use crate::time::{Resolution, Timestamp};
 use crate::window::Span;
@@ -89,7 +89,10 @@ impl Series {
             let slots = self.tiers[resolution.index()].slots_mut(resolution.bucket_of(time), layout);
             for (slot, value) in observations.iter() {
                 if let Some(accumulator) = slots.get_mut(*slot) {
-                    accumulator.observe(value);
+                    match value {
+                        ObservedValue::Item(item) => accumulator.observe_item(observations.item_text(*item)),
+                        value => accumulator.observe(value),
+                    };
                 }
             }
         }

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, Payload, Scale, SurveyKind, SurveyResponse};
+use crate::event::{CustomEvent, Event, Payload, Scale, SurveyKind, SurveyResponse};
 use crate::time::{Duration, Timestamp};
 
 /// Why an event was refused.
@@ -61,6 +61,10 @@ pub struct EventLimits {
     pub max_label_value_len: usize,
     /// How far ahead of the server's clock an event time may be.
     pub max_future_skew: Duration,
+    /// Most numeric values on one custom event.
+    pub max_custom_values: usize,
+    /// Most string attributes on one custom event.
+    pub max_custom_attributes: usize,
 }
 
 impl Default for EventLimits {
@@ -71,6 +75,8 @@ impl Default for EventLimits {
             max_label_key_len: 64,
             max_label_value_len: 128,
             max_future_skew: Duration::minutes(5),
+            max_custom_values: 32,
+            max_custom_attributes: 32,
         }
     }
 }
@@ -181,14 +187,75 @@ pub fn validate(
     }
     match &event.payload {
         Payload::SurveyResponse(survey) => validate_survey(survey, surveys),
+        Payload::Custom(custom) => validate_custom(custom, limits),
     }
 }
 
-fn validate_label(key: &str, value: &str, limits: &EventLimits) -> Result<(), Rejection> {
-    let key_ok = !key.is_empty()
+/// Custom events: a type name shaped like a label key and not a built-in
+/// type; named, finite values; attributes shaped like labels, since a
+/// scorer may turn them into series labels. Names are unique per event.
+fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rejection> {
+    use RejectionReason as R;
+    if custom.type_name.is_empty() {
+        return Err(Rejection::new(R::MissingField, "custom event has no type name"));
+    }
+    if !is_key(&custom.type_name, limits) || custom.type_name == SurveyResponse::EVENT_TYPE {
+        return Err(Rejection::new(
+            R::MissingField,
+            format!(
+                "custom event type {:?} must be 1 to {} characters of [A-Za-z0-9_.-] and not a built-in type",
+                custom.type_name, limits.max_label_key_len
+            ),
+        ));
+    }
+    if custom.values.len() > limits.max_custom_values
+        || custom.attributes.len() > limits.max_custom_attributes
+    {
+        return Err(Rejection::new(
+            R::InvalidLabel,
+            format!(
+                "custom event has {} values and {} attributes; at most {} and {} allowed",
+                custom.values.len(),
+                custom.attributes.len(),
+                limits.max_custom_values,
+                limits.max_custom_attributes
+            ),
+        ));
+    }
+    for (index, (name, value)) in custom.values.iter().enumerate() {
+        if !is_key(name, limits) || custom.values[..index].iter().any(|(n, _)| n == name) {
+            return Err(Rejection::new(
+                R::InvalidLabel,
+                format!(
+                    "custom value name {name:?} must be unique and 1 to {} characters of [A-Za-z0-9_.-]",
+                    limits.max_label_key_len
+                ),
+            ));
+        }
+        if !value.is_finite() {
+            return Err(Rejection::new(
+                R::MissingField,
+                format!("custom value {name:?} is not a finite number"),
+            ));
+        }
+    }
+    for (index, (key, value)) in custom.attributes.iter().enumerate() {
+        validate_label(key, value, limits)?;
+        if custom.attributes[..index].iter().any(|(k, _)| k == key) {
+            return Err(Rejection::new(R::InvalidLabel, format!("custom attribute {key:?} is repeated")));
+        }
+    }
+    Ok(())
+}
+
+fn is_key(key: &str, limits: &EventLimits) -> bool {
+    !key.is_empty()
         && key.len() <= limits.max_label_key_len
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-    if !key_ok {
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn validate_label(key: &str, value: &str, limits: &EventLimits) -> Result<(), Rejection> {
+    if !is_key(key, limits) {
         return Err(Rejection::new(
             RejectionReason::InvalidLabel,
             format!(
@@ -301,5 +368,45 @@ mod tests {
         assert_eq!(check(&event), Err(RejectionReason::InvalidLabel));
         event.labels = Labels::from_pairs([("segment", "")]);
         assert_eq!(check(&event), Err(RejectionReason::InvalidLabel));
+    }
+
+    fn custom(type_name: &str, values: &[(&str, f64)], attributes: &[(&str, &str)]) -> Event {
+        let mut event = survey(SurveyKind::Nps, Some(9), None);
+        event.payload = Payload::Custom(CustomEvent {
+            type_name: type_name.into(),
+            values: values.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+            attributes: attributes.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        });
+        event
+    }
+
+    #[test]
+    fn well_formed_custom_event_is_accepted() {
+        let event = custom("interaction", &[("handle_seconds", 300.0)], &[("agent", "ana"), ("team", "eu")]);
+        assert_eq!(check(&event), Ok(()));
+    }
+
+    #[test]
+    fn custom_event_needs_a_usable_type_name() {
+        assert_eq!(check(&custom("", &[], &[])), Err(RejectionReason::MissingField));
+        assert_eq!(check(&custom("has space", &[], &[])), Err(RejectionReason::MissingField));
+        assert_eq!(check(&custom("survey_response", &[], &[])), Err(RejectionReason::MissingField));
+    }
+
+    #[test]
+    fn custom_values_must_be_finite_named_and_unique() {
+        assert_eq!(check(&custom("x", &[("v", f64::NAN)], &[])), Err(RejectionReason::MissingField));
+        assert_eq!(check(&custom("x", &[("v", f64::INFINITY)], &[])), Err(RejectionReason::MissingField));
+        assert_eq!(check(&custom("x", &[("", 1.0)], &[])), Err(RejectionReason::InvalidLabel));
+        assert_eq!(check(&custom("x", &[("v", 1.0), ("v", 2.0)], &[])), Err(RejectionReason::InvalidLabel));
+    }
+
+    #[test]
+    fn custom_attributes_follow_label_rules_and_counts_are_bounded() {
+        assert_eq!(check(&custom("x", &[], &[("agent", "")])), Err(RejectionReason::InvalidLabel));
+        assert_eq!(check(&custom("x", &[], &[("a", "1"), ("a", "2")])), Err(RejectionReason::InvalidLabel));
+        let many: Vec<(String, f64)> = (0..33).map(|i| (format!("v{i}"), 1.0)).collect();
+        let many: Vec<(&str, f64)> = many.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(check(&custom("x", &many, &[])), Err(RejectionReason::InvalidLabel));
     }
 }
