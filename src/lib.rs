@@ -1,10 +1,35 @@
-//! rapport server library.
+//! rapport: a gRPC service for customer-success metrics.
+//!
+//! This package is the wire layer around [`rapport_engine`]: it maps
+//! protobuf types to engine types and back ([`convert`]), engine errors to
+//! gRPC status codes ([`status`]), and serves the `rapport.v1` services
+//! ([`server`]). It does no metric arithmetic. The binaries are `rapportd`
+//! (the server) and `rapport` (the CLI, see [`cli`]).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod ingest;
+pub mod server;
+pub mod service;
+pub mod status;
+
+/// Generated from `proto/rapport/v1`, with proto3 JSON (serde) mappings.
 pub mod proto {
-    //! Generated from `proto/rapport/v1`.
-    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    #![allow(
+        missing_docs,
+        clippy::all,
+        clippy::pedantic,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )]
     tonic::include_proto!("rapport.v1");
     include!(concat!(env!("OUT_DIR"), "/rapport.v1.serde.rs"));
-    /// Encoded descriptor set of the contract, for server reflection.
+
+    /// Encoded descriptor set of the contract (with the well-known types it
+    /// imports), served by gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/rapport_descriptor.bin"));
 }

@@ -1,0 +1,204 @@
+//! `rapport demo`: a newcomer sees the product work in one command.
+//!
+//! Starts an in-process server, streams a realistic synthetic month of
+//! survey feedback from three segments (plus three deliberately invalid
+//! events, to show per-event rejection), and prints the metrics.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::ingest::send_events;
+use crate::config::Settings;
+use crate::proto;
+use crate::proto::ingest_service_client::IngestServiceClient;
+use crate::proto::metrics_service_client::MetricsServiceClient;
+use crate::server::RunningServer;
+
+/// Flags of `rapport demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Survey responses per day of synthetic history.
+    #[arg(long, default_value_t = 3000)]
+    pub events_per_day: u32,
+    /// Days of history, ending now.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// Random seed, for a reproducible data set.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Events per batch.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Address of the in-process server.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Keep the server running after the demo, for `rapport query`.
+    #[arg(long)]
+    pub serve: bool,
+}
+
+const SEGMENTS: [&str; 3] = ["smb", "mid_market", "enterprise"];
+const REGIONS: [&str; 3] = ["eu", "us", "apac"];
+const CHANNELS: [&str; 3] = ["chat", "email", "phone"];
+
+/// Runs the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let server = RunningServer::start(Settings { listen: args.listen, ..Settings::default() }).await?;
+    println!("rapport demo: server on {}", server.url());
+    let channel = super::connect(&server.url()).await?;
+
+    let events = synthetic_month(&args, now_millis());
+    let count = events.len();
+    println!(
+        "streaming {count} synthetic events ({} days, 3 segments) in batches of {} ...",
+        args.days, args.batch_size
+    );
+    let mut ingest = IngestServiceClient::new(channel.clone());
+    let summary = send_events(&mut ingest, events, args.batch_size, true).await?;
+    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "ingested {} events in {:.2}s: {:.0} events/s; {} rejected (3 were invalid on purpose):",
+        summary.accepted,
+        seconds,
+        count as f64 / seconds,
+        summary.rejections.len()
+    );
+    for (_, reason, message) in &summary.rejections {
+        println!("  {reason}: {message}");
+    }
+
+    let mut metrics = MetricsServiceClient::new(channel);
+    for (metric, window, group_by, step) in [
+        ("csat", "30d", "segment", None),
+        ("ces", "30d", "segment", None),
+        ("ces_easy", "30d", "segment", None),
+        ("nps", "30d", "segment", None),
+        ("nps", "7d", "region", None),
+        ("survey_responses", "30d", "kind", None),
+        ("nps", "28d", "", Some("7d")),
+    ] {
+        let args = super::query::QueryArgs {
+            metric: metric.to_owned(),
+            window: window.to_owned(),
+            from: None,
+            to: None,
+            filters: vec![],
+            group_by: if group_by.is_empty() { vec![] } else { vec![group_by.to_owned()] },
+            step: step.map(str::to_owned),
+            json: false,
+        };
+        let response = metrics.query(super::query::request(args)?).await?.into_inner();
+        println!();
+        super::render::print_query(&response);
+    }
+    if args.serve {
+        println!(
+            "\nserver keeps running on {}; try: rapport --addr {} query nps --group-by region",
+            server.url(),
+            server.url()
+        );
+        tokio::signal::ctrl_c().await?;
+    }
+    server.stop().await
+}
+
+fn now_millis() -> i64 {
+    crate::service::now().millis()
+}
+
+/// A month of survey responses: enterprise customers are happiest, SMB the
+/// least; chat is easier than phone; about 2% of answers are skipped.
+pub fn synthetic_month(args: &DemoArgs, now_millis: i64) -> Vec<proto::Event> {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let span_ms = i64::from(args.days) * 86_400_000 - 60_000;
+    let total = args.events_per_day as usize * args.days as usize;
+    let mut events = Vec::with_capacity(total + 3);
+    for n in 0..total {
+        let segment = rng.random_range(0..SEGMENTS.len());
+        let region = REGIONS[rng.random_range(0..REGIONS.len())];
+        let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
+        let time = now_millis - 60_000 - rng.random_range(0..span_ms);
+        let mood = segment as f64 * 0.08 + if channel == "chat" { 0.05 } else { 0.0 };
+        let (kind, score, scale) = match rng.random_range(0..10) {
+            0..4 => (proto::SurveyKind::Csat, skewed(&mut rng, 1, 5, 0.62 + mood), None),
+            4..7 => (proto::SurveyKind::Nps, skewed(&mut rng, 0, 10, 0.55 + mood), None),
+            _ => (
+                proto::SurveyKind::Ces,
+                skewed(&mut rng, 1, 7, 0.6 + mood),
+                Some(proto::Scale { min: 1, max: 7 }),
+            ),
+        };
+        let score = (rng.random_range(0..100) >= 2).then_some(score);
+        events.push(event(
+            format!("demo-{n}"),
+            format!("acct-{}", rng.random_range(0..500)),
+            time,
+            [("segment", SEGMENTS[segment]), ("region", region), ("channel", channel)],
+            kind,
+            score,
+            scale,
+        ));
+    }
+    // Three invalid events: each is rejected alone, the batch goes through.
+    let t = now_millis - 3_600_000;
+    events.push(event(
+        "bad-csat".into(),
+        "acct-1".into(),
+        t,
+        [("segment", "smb")],
+        proto::SurveyKind::Csat,
+        Some(6),
+        None,
+    ));
+    events.push(event(
+        "bad-nps".into(),
+        "acct-2".into(),
+        t,
+        [("segment", "smb")],
+        proto::SurveyKind::Nps,
+        Some(4),
+        Some(proto::Scale { min: 1, max: 5 }),
+    ));
+    events.push(event(
+        "bad-ces".into(),
+        "acct-3".into(),
+        t,
+        [("segment", "smb")],
+        proto::SurveyKind::Ces,
+        Some(5),
+        None,
+    ));
+    events
+}
+
+/// A score on `min..=max` leaning high with probability `lean`.
+fn skewed(rng: &mut StdRng, min: i32, max: i32, lean: f64) -> i32 {
+    let top = rng.random_range(0.0..1.0) < lean.clamp(0.0, 0.95);
+    if top { rng.random_range((max - 1).max(min)..=max) } else { rng.random_range(min..=max) }
+}
+
+fn event<const N: usize>(
+    id: String,
+    account_id: String,
+    time_millis: i64,
+    labels: [(&str, &str); N],
+    kind: proto::SurveyKind,
+    score: Option<i32>,
+    scale: Option<proto::Scale>,
+) -> proto::Event {
+    proto::Event {
+        id,
+        account_id,
+        time: Some(crate::convert::to_timestamp(rapport_engine::Timestamp(time_millis))),
+        labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<HashMap<_, _>>(),
+        payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
+            kind: kind.into(),
+            score,
+            scale,
+            comment: String::new(),
+        })),
+    }
+}

@@ -1,0 +1,214 @@
+//! Wire types to engine types and back. Structural only: what makes an event
+//! valid is decided by the engine, not here.
+
+use rapport_engine as engine;
+use rapport_engine::{Labels, Rejection, RejectionReason, Timestamp};
+use tonic::Status;
+
+use crate::proto;
+
+// === Events in ===
+
+/// The engine event for a wire event, or why it cannot be one.
+pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
+    let time = wire.time.ok_or_else(|| reject(RejectionReason::MissingTime, "event has no time"))?;
+    let time =
+        timestamp(&time).ok_or_else(|| reject(RejectionReason::MissingTime, "event time is out of range"))?;
+    let payload = match wire.payload {
+        Some(proto::event::Payload::SurveyResponse(survey)) => {
+            engine::Payload::SurveyResponse(survey_response(survey))
+        }
+        None => {
+            return Err(reject(
+                RejectionReason::MissingPayload,
+                "event has no payload, or one this server does not know",
+            ));
+        }
+    };
+    Ok(engine::Event {
+        id: wire.id,
+        account_id: wire.account_id,
+        time,
+        labels: Labels::from_pairs(wire.labels),
+        payload,
+    })
+}
+
+fn survey_response(wire: proto::SurveyResponse) -> engine::SurveyResponse {
+    let kind = match proto::SurveyKind::try_from(wire.kind) {
+        Ok(proto::SurveyKind::Csat) => Some(engine::SurveyKind::Csat),
+        Ok(proto::SurveyKind::Ces) => Some(engine::SurveyKind::Ces),
+        Ok(proto::SurveyKind::Nps) => Some(engine::SurveyKind::Nps),
+        Ok(proto::SurveyKind::Unspecified) | Err(_) => None,
+    };
+    engine::SurveyResponse {
+        kind,
+        score: wire.score,
+        scale: wire.scale.map(|s| engine::Scale::new(s.min, s.max)),
+        comment: wire.comment,
+    }
+}
+
+fn reject(reason: RejectionReason, message: &str) -> Rejection {
+    Rejection { reason, message: message.to_owned() }
+}
+
+/// The wire rejection for event number `index` of a batch.
+pub fn rejection(index: usize, rejection: Rejection) -> proto::Rejection {
+    use proto::RejectionReason as W;
+    let reason = match rejection.reason {
+        RejectionReason::InvalidId => W::InvalidId,
+        RejectionReason::MissingTime => W::MissingTime,
+        RejectionReason::TooFarInFuture => W::TooFarInFuture,
+        RejectionReason::TooOld => W::TooOld,
+        RejectionReason::MissingPayload => W::MissingPayload,
+        RejectionReason::InvalidLabel => W::InvalidLabel,
+        RejectionReason::InvalidSurveyKind => W::InvalidSurveyKind,
+        RejectionReason::InvalidScale => W::InvalidScale,
+        RejectionReason::ScoreOutOfScale => W::ScoreOutOfScale,
+        RejectionReason::MissingField => W::MissingField,
+    };
+    proto::Rejection {
+        index: u32::try_from(index).unwrap_or(u32::MAX),
+        reason: reason.into(),
+        message: rejection.message,
+    }
+}
+
+// === Time ===
+
+/// Milliseconds since the epoch for a protobuf timestamp; `None` if it does
+/// not fit.
+pub fn timestamp(t: &pbjson_types::Timestamp) -> Option<Timestamp> {
+    let millis = t.seconds.checked_mul(1000)?.checked_add(i64::from(t.nanos.div_euclid(1_000_000)))?;
+    Some(Timestamp(millis))
+}
+
+/// A protobuf timestamp for milliseconds since the epoch.
+pub fn to_timestamp(t: Timestamp) -> pbjson_types::Timestamp {
+    let millis = t.millis();
+    pbjson_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: i32::try_from(millis.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// Milliseconds for a protobuf duration; `None` if it does not fit.
+pub fn duration(d: &pbjson_types::Duration) -> Option<engine::Duration> {
+    let millis = d.seconds.checked_mul(1000)?.checked_add(i64::from(d.nanos / 1_000_000))?;
+    Some(engine::Duration(millis))
+}
+
+/// A protobuf duration for an engine duration.
+pub fn to_duration(d: engine::Duration) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: d.millis() / 1000,
+        nanos: i32::try_from((d.millis() % 1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+// === Queries ===
+
+/// The engine query for a wire query; `INVALID_ARGUMENT` naming the field.
+pub fn query(wire: proto::QueryRequest) -> Result<engine::Query, Status> {
+    if wire.metric.is_empty() {
+        return Err(Status::invalid_argument("metric is required"));
+    }
+    let window = match wire.window.and_then(|w| w.kind) {
+        Some(proto::window::Kind::Last(last)) => engine::Window::Last(
+            duration(&last).ok_or_else(|| Status::invalid_argument("window.last is out of range"))?,
+        ),
+        Some(proto::window::Kind::Range(range)) => {
+            let bound = |t: Option<pbjson_types::Timestamp>, name: &str| {
+                t.as_ref()
+                    .and_then(timestamp)
+                    .ok_or_else(|| Status::invalid_argument(format!("window.range.{name} is required")))
+            };
+            engine::Window::Range(engine::TimeRange {
+                start: bound(range.start, "start")?,
+                end: bound(range.end, "end")?,
+            })
+        }
+        None => return Err(Status::invalid_argument("window is required: last or range")),
+    };
+    let step = match wire.step {
+        Some(step) => Some(duration(&step).ok_or_else(|| Status::invalid_argument("step is out of range"))?),
+        None => None,
+    };
+    let filters = wire
+        .filters
+        .into_iter()
+        .map(|f| engine::LabelFilter { label: f.label, values: f.values, negate: f.negate })
+        .collect();
+    Ok(engine::Query { metric: wire.metric, window, filters, group_by: wire.group_by, step })
+}
+
+/// The wire answer for an engine answer.
+pub fn query_response(metric: String, result: engine::QueryResult) -> proto::QueryResponse {
+    proto::QueryResponse {
+        metric,
+        window: Some(time_range(result.window)),
+        groups: result
+            .groups
+            .into_iter()
+            .map(|group| proto::Group {
+                labels: group.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                value: Some(metric_value(group.value)),
+                points: group
+                    .points
+                    .into_iter()
+                    .map(|p| proto::Point {
+                        start: Some(to_timestamp(p.start)),
+                        value: Some(metric_value(p.value)),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+fn time_range(range: engine::TimeRange) -> proto::TimeRange {
+    proto::TimeRange { start: Some(to_timestamp(range.start)), end: Some(to_timestamp(range.end)) }
+}
+
+fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
+    proto::MetricValue {
+        value: value.value,
+        count: value.count,
+        intervals: value
+            .intervals
+            .into_iter()
+            .map(|i| proto::Interval { method: i.method, low: i.low, high: i.high, confidence: i.confidence })
+            .collect(),
+        details: value.details.into_iter().collect(),
+    }
+}
+
+/// The wire description of a metric.
+pub fn metric_descriptor(info: engine::MetricInfo) -> proto::MetricDescriptor {
+    let mut group_by = vec!["*".to_owned()];
+    group_by.extend(info.dimensions);
+    proto::MetricDescriptor {
+        name: info.spec.name,
+        description: info.spec.description,
+        unit: info.spec.unit,
+        min: info.spec.min,
+        max: info.spec.max,
+        group_by,
+        source: "builtin".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_millis_including_before_epoch() {
+        for millis in [0, 1, 999, 1_700_000_000_123, -1, -1001] {
+            let wire = to_timestamp(Timestamp(millis));
+            assert!((0..1_000_000_000).contains(&wire.nanos));
+            assert_eq!(timestamp(&wire), Some(Timestamp(millis)));
+        }
+    }
+}

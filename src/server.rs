@@ -1,0 +1,146 @@
+//! Assembles and runs the gRPC server: the rapport services behind the auth
+//! layer, plus `grpc.health.v1` and server reflection.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use rapport_engine::{Engine, scorers};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::auth::tenant_layer;
+use crate::config::Settings;
+use crate::ingest::Ingestor;
+use crate::proto::ingest_service_server::IngestServiceServer;
+use crate::proto::metrics_service_server::MetricsServiceServer;
+use crate::service::{IngestApi, MetricsApi, now};
+
+/// Largest message accepted: a batch of 10,000 events of about 1 KiB.
+const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// How often old buckets are evicted.
+const EVICT_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// Serves on `listener` until `shutdown` resolves, then lets in-flight calls
+/// finish (up to the configured grace) and returns.
+pub async fn serve(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let engine = Arc::new(
+        Engine::new(settings.engine.clone(), scorers::builtin(&settings.engine.surveys))
+            .context("building the metric engine")?,
+    );
+    let ingestor = Arc::new(Ingestor::new(Arc::clone(&engine), settings.max_batch_events));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IngestServiceServer<IngestApi>>().await;
+    health.set_serving::<MetricsServiceServer<MetricsApi>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let evictor = tokio::spawn(evict_periodically(Arc::clone(&engine)));
+    let (grace_tx, grace_rx) = oneshot::channel::<()>();
+    let grace = settings.shutdown_grace;
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(grace = ?grace, "shutting down: finishing in-flight calls");
+        let _ = grace_tx.send(());
+    };
+
+    let addr = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "rapport listening");
+    let router = tonic::transport::Server::builder()
+        .layer(tenant_layer())
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            IngestServiceServer::new(IngestApi::new(ingestor)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(MetricsServiceServer::new(MetricsApi::new(engine)));
+    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    tokio::pin!(serving);
+
+    // Once shutdown starts, in-flight calls get `grace` to finish; open
+    // streams that outlive it are cut.
+    let result = tokio::select! {
+        result = &mut serving => result.context("serving gRPC"),
+        () = async { if grace_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
+            tracing::warn!("grace period over; closing remaining streams");
+            Ok(())
+        }
+    };
+    evictor.abort();
+    result
+}
+
+async fn evict_periodically(engine: Arc<Engine>) {
+    let mut ticks = tokio::time::interval(EVICT_EVERY);
+    loop {
+        ticks.tick().await;
+        engine.evict(now());
+    }
+}
+
+/// A server running in the background, stopped when dropped.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningServer {
+    /// Binds `settings.listen` (port 0 picks a free port) and serves in the
+    /// background.
+    pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(settings, listener, async {
+            let _ = rx.await;
+        }));
+        Ok(RunningServer { addr, shutdown: Some(tx), task: Some(task) })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://addr`, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("server task")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
