@@ -39,7 +39,13 @@ impl TestServer {
 
     /// Records one batch and returns its result.
     pub async fn record(&self, events: Vec<proto::Event>) -> proto::BatchResult {
-        self.ingest().record(proto::RecordRequest { events }).await.expect("record").into_inner().result.unwrap()
+        self.ingest()
+            .record(proto::RecordRequest { events })
+            .await
+            .expect("record")
+            .into_inner()
+            .result
+            .unwrap()
     }
 
     pub async fn query(&self, request: proto::QueryRequest) -> Result<proto::QueryResponse, tonic::Status> {
@@ -99,7 +105,8 @@ pub const DAY: i64 = 86_400;
 
 /// The value of the group with exactly these labels.
 pub fn group_value(response: &proto::QueryResponse, labels: &[(&str, &str)]) -> proto::MetricValue {
-    let wanted: HashMap<String, String> = labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let wanted: HashMap<String, String> =
+        labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     response
         .groups
         .iter()
