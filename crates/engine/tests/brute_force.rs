@@ -12,6 +12,9 @@ const DAY: i64 = 86_400_000;
 const SEGMENTS: [&str; 3] = ["smb", "mid", "ent"];
 const REGIONS: [&str; 2] = ["eu", "us"];
 
+/// Value and count per group key.
+type ByGroup = BTreeMap<Vec<(String, String)>, Option<(f64, u64)>>;
+
 #[derive(Clone, Debug)]
 struct Sample {
     kind: SurveyKind,
@@ -126,12 +129,14 @@ proptest! {
                 continue;
             }
             let mut key = Vec::new();
-            if group_region { if let Some(r) = s.region { key.push(("region".to_owned(), REGIONS[r].to_owned())); } }
+            if let (true, Some(r)) = (group_region, s.region) {
+                key.push(("region".to_owned(), REGIONS[r].to_owned()));
+            }
             if group_segment { key.push(("segment".to_owned(), SEGMENTS[s.segment].to_owned())); }
             key.sort();
             groups.entry(key).or_default().push(s);
         }
-        let actual: BTreeMap<Vec<(String, String)>, Option<(f64, u64)>> = result
+        let actual: ByGroup = result
             .groups
             .iter()
             .map(|g| {
@@ -140,7 +145,7 @@ proptest! {
             })
             .filter(|(_, v)| v.is_some())
             .collect();
-        let wanted: BTreeMap<Vec<(String, String)>, Option<(f64, u64)>> = groups
+        let wanted: ByGroup = groups
             .iter()
             .map(|(k, members)| (k.clone(), expected(metric, members)))
             .filter(|(_, v)| v.is_some())
