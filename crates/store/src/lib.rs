@@ -1,0 +1,231 @@
+//! rapport's durable storage: a write-ahead log of opaque records with group commit, plus
+//! checksummed snapshots, in one data directory.
+//!
+//! # What it is for
+//!
+//! The server logs every accepted batch here before it changes any aggregate, acknowledges the
+//! client once the log has acknowledged the record, and periodically saves a snapshot of its
+//! state so the log behind it can be deleted. On start-up it loads the newest valid snapshot
+//! and replays the records after it.
+//!
+//! # What it never does
+//!
+//! It knows nothing about events, tenants, metrics or the engine: records and snapshots are
+//! opaque bytes, and the caller decides what they mean. It does no async I/O: one writer
+//! thread does the writing, and async callers simply await an [`Ack`].
+//!
+//! # The invariant
+//!
+//! **An `Ok` ack means the record is on disk under the configured [`FsyncPolicy`]**: synced
+//! before the ack under [`FsyncPolicy::Always`] (the default), written to the OS and synced
+//! within the interval under [`FsyncPolicy::Interval`]. A failed write or sync never yields
+//! `Ok`: every append of the failed group gets an error and the file is rolled back. Recovery
+//! never drops a record silently: a torn last write is truncated with a warning (it was never
+//! acknowledged), anything else stops start-up unless repair is asked for, which reports what
+//! it dropped.
+//!
+//! # Layout
+//!
+//! ```text
+//! <dir>/wal/00000000000000000001.wal   log segments, named by their first LSN (segment.rs, record.rs)
+//! <dir>/snapshots/00000000000000004711.snap   the newest two snapshots (snapshot.rs)
+//! ```
+//!
+//! # Use
+//!
+//! ```no_run
+//! # fn main() -> Result<(), rapport_store::StoreError> {
+//! use rapport_store::{Store, StoreOptions};
+//!
+//! let mut recovery = Store::recover("/var/lib/rapport", StoreOptions::default())?;
+//! if let Some(snapshot) = recovery.take_snapshot() {
+//!     // restore state from snapshot.bytes
+//! }
+//! let (store, report) = recovery.replay(|lsn, payload| {
+//!     // apply payload to state
+//!     Ok::<(), std::convert::Infallible>(())
+//! })?;
+//! let lsn = store.append(b"batch".to_vec()).wait_blocking()?; // from async code: `.await?`
+//! store.write_snapshot(lsn, b"state")?;
+//! store.truncate_before(lsn)?;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod record;
+mod recovery;
+mod segment;
+mod snapshot;
+mod writer;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use recovery::{RecoveryReport, Repair};
+pub use snapshot::Snapshot;
+pub use writer::{Ack, FaultInjector, WalStats};
+
+/// Log sequence number: records are numbered 1, 2, 3, ... without gaps. 0 means "before the
+/// first record".
+pub type Lsn = u64;
+
+// === Options ===
+
+/// When the log syncs its writes to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FsyncPolicy {
+    /// Acknowledge only after `fdatasync`: nothing acknowledged is lost, even on power loss.
+    /// Concurrent appends share one sync (group commit).
+    #[default]
+    Always,
+    /// Acknowledge after the write reaches the OS; sync at most this often (and whenever the
+    /// interval has passed with unsynced data). A process crash loses nothing; a power cut or
+    /// kernel crash can lose what was acknowledged in the last interval.
+    Interval(Duration),
+    /// Never sync; the OS writes back when it likes. For tests and benchmarks only: a power cut
+    /// can lose an unbounded amount of acknowledged data.
+    Never,
+}
+
+/// How the store behaves. `StoreOptions::default()` is the durable production setting.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// When writes are synced.
+    pub fsync: FsyncPolicy,
+    /// A segment that has reached this size is closed and a new one started.
+    pub segment_bytes: u64,
+    /// Largest payload accepted; larger appends fail with [`StoreError::RecordTooLarge`].
+    /// Recovery treats a larger length field as damage.
+    pub max_record_bytes: usize,
+    /// A group stops taking queued appends once it holds this many payload bytes.
+    pub max_group_bytes: usize,
+    /// Truncate the log at a corrupt record in the middle instead of refusing to open. Drops
+    /// data that may have been acknowledged; the report says how much.
+    pub repair: bool,
+    /// Test hook: makes writes or syncs fail on demand. `None` in production.
+    pub faults: Option<FaultInjector>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 64 << 20,
+            max_record_bytes: 64 << 20,
+            max_group_bytes: 8 << 20,
+            repair: false,
+            faults: None,
+        }
+    }
+}
+
+// === Store ===
+
+/// An open store: append records, write snapshots, drop old log segments.
+///
+/// Share it between tasks behind an `Arc`; every method takes `&self`. Dropping it answers
+/// everything queued, syncs and stops the writer thread.
+pub struct Store {
+    wal: writer::Wal,
+    wal_dir: PathBuf,
+    snapshot_dir: PathBuf,
+    /// Serializes snapshot writes so pruning never races a rename.
+    snapshot_lock: Mutex<()>,
+}
+
+impl Store {
+    /// First step of opening: creates the directories if needed and picks the snapshot to
+    /// start from. The log is read by [`Recovery::replay`].
+    pub fn recover(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Recovery, StoreError> {
+        let dir = dir.as_ref();
+        let wal_dir = dir.join("wal");
+        let snapshot_dir = dir.join("snapshots");
+        for d in [dir, &wal_dir, &snapshot_dir] {
+            fs::create_dir_all(d).map_err(|e| StoreError::io("create directory", d, e))?;
+        }
+        let log_first_lsn = segment::list(&wal_dir)?.first().map(|s| s.first_lsn);
+        let snapshot = snapshot::choose(&snapshot_dir, log_first_lsn)?;
+        let snapshot_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
+        Ok(Recovery { wal_dir, snapshot_dir, options, snapshot, snapshot_lsn })
+    }
+
+    /// Queues `payload` for the log. The returned [`Ack`] resolves to the record's LSN once it
+    /// is durable under the fsync policy, or to an error, in which case it is not acknowledged
+    /// (it may still be replayed after a crash, so the caller's apply must be idempotent per
+    /// record content, as ingest is per event id).
+    pub fn append(&self, payload: Vec<u8>) -> Ack {
+        self.wal.append(payload)
+    }
+
+    /// Saves `bytes` as the state that includes every record up to `lsn`, atomically, and
+    /// deletes snapshots older than the previous one.
+    pub fn write_snapshot(&self, lsn: Lsn, bytes: &[u8]) -> Result<(), StoreError> {
+        let _guard = self.snapshot_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        snapshot::write(&self.snapshot_dir, lsn, bytes).map(|_| ())
+    }
+
+    /// Deletes log segments holding only records below `lsn`; the newest segment is always
+    /// kept. Returns how many were deleted.
+    ///
+    /// Passing the *previous* snapshot's LSN plus one keeps enough log to fall back to that
+    /// snapshot should the newest one be damaged; passing the newest snapshot's LSN plus one
+    /// saves disk but makes a damaged newest snapshot fatal.
+    pub fn truncate_before(&self, lsn: Lsn) -> Result<usize, StoreError> {
+        segment::delete_below(&self.wal_dir, lsn)
+    }
+
+    /// Counters of the log's work (fsyncs, groups, records, last LSN).
+    pub fn stats(&self) -> WalStats {
+        self.wal.stats()
+    }
+}
+
+// === Recovery ===
+
+/// A store halfway open: the snapshot is chosen, the log not yet read.
+///
+/// Restore the snapshot first ([`Recovery::take_snapshot`]), then call [`Recovery::replay`].
+#[derive(Debug)]
+pub struct Recovery {
+    wal_dir: PathBuf,
+    snapshot_dir: PathBuf,
+    options: StoreOptions,
+    snapshot: Option<Snapshot>,
+    snapshot_lsn: Lsn,
+}
+
+impl Recovery {
+    /// The snapshot recovery starts from, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Takes the snapshot out, to restore from it without copying.
+    pub fn take_snapshot(&mut self) -> Option<Snapshot> {
+        self.snapshot.take()
+    }
+
+    /// Reads the log, calls `on_record` for every record after the snapshot in LSN order,
+    /// truncates a torn last write, and starts the writer.
+    ///
+    /// On error, records may already have been handed to `on_record`; the caller should
+    /// discard that state (it exits, or repairs and starts over).
+    pub fn replay<F, E>(self, on_record: F) -> Result<(Store, RecoveryReport), StoreError>
+    where
+        F: FnMut(Lsn, &[u8]) -> Result<(), E>,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let (start, report) = recovery::recover(&self.wal_dir, &self.options, self.snapshot_lsn, on_record)?;
+        let wal = writer::Wal::start(start, &self.options)?;
+        let store = Store {
+            wal,
+            wal_dir: self.wal_dir,
+            snapshot_dir: self.snapshot_dir,
+            snapshot_lock: Mutex::new(()),
+        };
+        Ok((store, report))
+    }
+}

@@ -1,0 +1,447 @@
+//! Behaviour of the store as the server sees it: appends, restarts, damage, snapshots, failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::convert::Infallible;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rapport_store::{FaultInjector, FsyncPolicy, Lsn, Snapshot, Store, StoreError, StoreOptions};
+
+// === Helpers ===
+
+/// What a restart saw.
+struct Opened {
+    store: Store,
+    report: rapport_store::RecoveryReport,
+    snapshot: Option<Snapshot>,
+    records: Vec<(Lsn, Vec<u8>)>,
+}
+
+fn open(dir: &Path, options: StoreOptions) -> Result<Opened, StoreError> {
+    let mut recovery = Store::recover(dir, options)?;
+    let snapshot = recovery.take_snapshot();
+    let mut records = Vec::new();
+    let (store, report) = recovery.replay(|lsn, payload| {
+        records.push((lsn, payload.to_vec()));
+        Ok::<(), Infallible>(())
+    })?;
+    Ok(Opened { store, report, snapshot, records })
+}
+
+fn payload(i: u64) -> Vec<u8> {
+    format!("record number {i} {}", "x".repeat((i % 7) as usize)).into_bytes()
+}
+
+/// Appends records `from..=to` one at a time, checking each gets the expected LSN.
+fn append_range(store: &Store, from: u64, to: u64) {
+    for i in from..=to {
+        assert_eq!(store.append(payload(i)).wait_blocking().unwrap(), i);
+    }
+}
+
+fn expected(from: u64, to: u64) -> Vec<(Lsn, Vec<u8>)> {
+    (from..=to).map(|i| (i, payload(i))).collect()
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+fn snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+fn flip_byte(path: &Path, offset: u64) {
+    let mut data = fs::read(path).unwrap();
+    data[offset as usize] ^= 0xff;
+    fs::write(path, data).unwrap();
+}
+
+/// Byte offset of record `lsn` in a single-segment log of `payload(1..)` records.
+fn offset_of(lsn: u64) -> u64 {
+    (1..lsn).map(|i| 16 + payload(i).len() as u64).sum()
+}
+
+fn small_segments() -> StoreOptions {
+    StoreOptions { segment_bytes: 1, ..StoreOptions::default() }
+}
+
+// === Round trip and group commit ===
+
+#[test]
+fn replays_every_record_in_order_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert!(opened.records.is_empty());
+    append_range(&opened.store, 1, 100);
+    assert_eq!(opened.store.stats().last_lsn, 100);
+    drop(opened);
+
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.records, expected(1, 100));
+    assert_eq!(opened.report.last_lsn, 100);
+    assert_eq!(opened.report.torn_tail_bytes, 0);
+    assert_eq!(opened.report.repaired, None);
+    append_range(&opened.store, 101, 101);
+}
+
+#[test]
+fn concurrent_appenders_get_distinct_increasing_lsns_and_share_fsyncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    let store = Arc::new(opened.store);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).build().unwrap();
+    let per_task: Vec<Vec<(Lsn, Vec<u8>)>> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..16u64)
+            .map(|task| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    for i in 0..50u64 {
+                        let body = format!("task {task} item {i}").into_bytes();
+                        let lsn = store.append(body.clone()).await.unwrap();
+                        got.push((lsn, body));
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.unwrap());
+        }
+        out
+    });
+    for got in &per_task {
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "one task's LSNs must increase");
+    }
+    let mut all: Vec<(Lsn, Vec<u8>)> = per_task.into_iter().flatten().collect();
+    all.sort();
+    assert_eq!(all.iter().map(|(l, _)| *l).collect::<Vec<_>>(), (1..=800).collect::<Vec<_>>());
+
+    let stats = store.stats();
+    assert_eq!(stats.records, 800);
+    assert_eq!(stats.fsyncs, stats.groups, "Always syncs once per group");
+    assert!(stats.fsyncs < 800, "group commit should share fsyncs, got {} for 800 appends", stats.fsyncs);
+
+    drop(store);
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.records, all, "what was acked is what is replayed");
+}
+
+#[test]
+fn one_fsync_covers_many_queued_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    let acks: Vec<_> = (1..=1000).map(|i| opened.store.append(payload(i))).collect();
+    let lsns: Vec<Lsn> = acks.into_iter().map(|a| a.wait_blocking().unwrap()).collect();
+    assert_eq!(lsns, (1..=1000).collect::<Vec<_>>());
+    let stats = opened.store.stats();
+    assert!(stats.fsyncs < 500, "{} fsyncs for 1000 queued appends", stats.fsyncs);
+}
+
+#[test]
+fn never_policy_acks_without_syncing_and_still_recovers_after_clean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { fsync: FsyncPolicy::Never, ..StoreOptions::default() };
+    let opened = open(dir.path(), options.clone()).unwrap();
+    append_range(&opened.store, 1, 20);
+    assert_eq!(opened.store.stats().fsyncs, 0);
+    drop(opened);
+    assert_eq!(open(dir.path(), options).unwrap().records, expected(1, 20));
+}
+
+#[test]
+fn interval_policy_syncs_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        fsync: FsyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        ..StoreOptions::default()
+    };
+    let opened = open(dir.path(), options.clone()).unwrap();
+    append_range(&opened.store, 1, 50);
+    assert_eq!(opened.store.stats().fsyncs, 0, "the first interval has not passed");
+    drop(opened);
+    assert_eq!(open(dir.path(), options).unwrap().records, expected(1, 50));
+}
+
+#[test]
+fn rejects_a_record_above_the_size_limit_without_logging_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions { max_record_bytes: 10, ..StoreOptions::default() };
+    let opened = open(dir.path(), options).unwrap();
+    let err = opened.store.append(vec![0; 11]).wait_blocking().unwrap_err();
+    assert!(matches!(err, StoreError::RecordTooLarge { len: 11, max: 10 }), "{err}");
+    assert_eq!(opened.store.append(vec![1; 10]).wait_blocking().unwrap(), 1);
+}
+
+// === Damage ===
+
+#[test]
+fn truncates_a_torn_last_record_and_reuses_its_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
+    let seg = &segments(dir.path())[0];
+    let full = fs::metadata(seg).unwrap().len();
+    OpenOptions::new().write(true).open(seg).unwrap().set_len(full - 5).unwrap();
+
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.records, expected(1, 9));
+    assert_eq!(opened.report.torn_tail_bytes, 16 + payload(10).len() as u64 - 5);
+    assert_eq!(fs::metadata(seg).unwrap().len(), offset_of(10));
+    append_range(&opened.store, 10, 11);
+    drop(opened);
+    assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(1, 11));
+}
+
+#[test]
+fn truncates_a_zero_filled_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 3);
+    let seg = &segments(dir.path())[0];
+    OpenOptions::new().append(true).open(seg).unwrap().write_all(&[0u8; 4096]).unwrap();
+
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.records, expected(1, 3));
+    assert_eq!(opened.report.torn_tail_bytes, 4096);
+}
+
+#[test]
+fn refuses_a_corrupt_middle_record_then_repairs_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
+    let seg = segments(dir.path())[0].clone();
+    let total = fs::metadata(&seg).unwrap().len();
+    flip_byte(&seg, offset_of(5) + 20);
+
+    let err = open(dir.path(), StoreOptions::default()).err().unwrap();
+    let message = err.to_string();
+    match err {
+        StoreError::Corrupt { path, offset, bytes_after, .. } => {
+            assert_eq!(path, seg);
+            assert_eq!(offset, offset_of(5));
+            assert_eq!(bytes_after, total - offset_of(5));
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    assert!(message.contains(&seg.display().to_string()), "{message}");
+    assert!(message.contains(&format!("byte offset {}", offset_of(5))), "{message}");
+    assert!(message.contains("a valid record follows it"), "{message}");
+    assert_eq!(fs::metadata(&seg).unwrap().len(), total, "a refused open changes nothing");
+
+    let opened = open(dir.path(), StoreOptions { repair: true, ..StoreOptions::default() }).unwrap();
+    assert_eq!(opened.records, expected(1, 4));
+    let repair = opened.report.repaired.clone().unwrap();
+    assert_eq!((repair.path, repair.offset, repair.bytes_dropped), (seg, offset_of(5), total - offset_of(5)));
+    append_range(&opened.store, 5, 5);
+    drop(opened);
+    assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(1, 5));
+}
+
+#[test]
+fn refuses_damage_at_the_end_of_a_segment_that_is_not_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 4);
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 5, "one record per segment plus the empty active one");
+    let second = &segs[1];
+    let len = fs::metadata(second).unwrap().len();
+    OpenOptions::new().write(true).open(second).unwrap().set_len(len - 1).unwrap();
+
+    let err = open(dir.path(), small_segments()).err().unwrap();
+    assert!(
+        matches!(&err, StoreError::Corrupt { path, offset: 0, after, .. } if path == second && after.contains("not in the last segment")),
+        "{err}"
+    );
+    let opened = open(dir.path(), StoreOptions { repair: true, ..small_segments() }).unwrap();
+    assert_eq!(opened.records, expected(1, 1));
+    assert_eq!(segments(dir.path()).len(), 2);
+    append_range(&opened.store, 2, 3);
+}
+
+#[test]
+fn refuses_a_missing_segment_in_the_middle() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 4);
+    let missing = segments(dir.path())[1].clone();
+    fs::remove_file(&missing).unwrap();
+    let err = open(dir.path(), small_segments()).err().unwrap();
+    assert!(err.to_string().contains("segment starts at record 3 but record 2 comes next"), "{err}");
+}
+
+// === Snapshots and truncation ===
+
+#[test]
+fn starts_from_the_newest_snapshot_and_replays_only_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    append_range(&opened.store, 1, 15);
+    opened.store.write_snapshot(5, b"state at 5").unwrap();
+    opened.store.write_snapshot(10, b"state at 10").unwrap();
+    drop(opened);
+
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.snapshot, Some(Snapshot { lsn: 10, bytes: b"state at 10".to_vec() }));
+    assert_eq!(opened.records, expected(11, 15));
+    assert_eq!(opened.report.records_replayed, 5);
+}
+
+#[test]
+fn keeps_only_the_newest_two_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    append_range(&opened.store, 1, 3);
+    for lsn in 1..=3 {
+        opened.store.write_snapshot(lsn, format!("s{lsn}").as_bytes()).unwrap();
+    }
+    let names: Vec<String> =
+        snapshots(dir.path()).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, ["00000000000000000002.snap", "00000000000000000003.snap"]);
+}
+
+#[test]
+fn falls_back_to_the_previous_snapshot_when_the_newest_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    append_range(&opened.store, 1, 15);
+    opened.store.write_snapshot(5, b"state at 5").unwrap();
+    opened.store.write_snapshot(10, b"state at 10").unwrap();
+    drop(opened);
+    flip_byte(&snapshots(dir.path())[1], 35);
+
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.snapshot, Some(Snapshot { lsn: 5, bytes: b"state at 5".to_vec() }));
+    assert_eq!(opened.records, expected(6, 15));
+}
+
+#[test]
+fn refuses_a_damaged_snapshot_when_the_log_behind_it_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), small_segments()).unwrap();
+    append_range(&opened.store, 1, 15);
+    opened.store.write_snapshot(5, b"state at 5").unwrap();
+    opened.store.write_snapshot(10, b"state at 10").unwrap();
+    assert_eq!(opened.store.truncate_before(11).unwrap(), 10);
+    drop(opened);
+    let newest = snapshots(dir.path())[1].clone();
+    flip_byte(&newest, 35);
+
+    let err = open(dir.path(), small_segments()).err().unwrap();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Snapshot(_)), "{message}");
+    assert!(message.contains(&newest.display().to_string()), "{message}");
+    assert!(message.contains("the log starts at record 11"), "{message}");
+}
+
+#[test]
+fn truncate_before_deletes_whole_segments_below_the_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), small_segments()).unwrap();
+    append_range(&opened.store, 1, 10);
+    assert_eq!(segments(dir.path()).len(), 11);
+    opened.store.write_snapshot(5, b"five").unwrap();
+    assert_eq!(opened.store.truncate_before(6).unwrap(), 5);
+    let first = segments(dir.path())[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(first, "00000000000000000006.wal");
+    drop(opened);
+
+    let opened = open(dir.path(), small_segments()).unwrap();
+    assert_eq!(opened.snapshot.as_ref().map(|s| s.lsn), Some(5));
+    assert_eq!(opened.records, expected(6, 10));
+    opened.store.write_snapshot(10, b"ten").unwrap();
+    assert_eq!(opened.store.truncate_before(1000).unwrap(), 5, "the newest segment is kept");
+    assert_eq!(segments(dir.path()).len(), 1);
+    append_range(&opened.store, 11, 11);
+    drop(opened);
+
+    let opened = open(dir.path(), small_segments()).unwrap();
+    assert_eq!(opened.snapshot, Some(Snapshot { lsn: 10, bytes: b"ten".to_vec() }));
+    assert_eq!(opened.records, expected(11, 11));
+}
+
+#[test]
+fn refuses_a_log_that_starts_after_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), small_segments()).unwrap();
+    append_range(&opened.store, 1, 10);
+    opened.store.truncate_before(6).unwrap();
+    drop(opened);
+    let err = open(dir.path(), small_segments()).err().unwrap();
+    assert!(matches!(err, StoreError::Gap(_)), "{err}");
+    assert!(err.to_string().contains("the log starts at record 6"), "{err}");
+}
+
+// === Write failures ===
+
+#[test]
+fn a_failed_write_acks_nobody_and_rolls_the_file_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let options = StoreOptions { faults: Some(faults.clone()), ..StoreOptions::default() };
+    let opened = open(dir.path(), options.clone()).unwrap();
+    append_range(&opened.store, 1, 3);
+    let seg = segments(dir.path())[0].clone();
+    let good_len = fs::metadata(&seg).unwrap().len();
+
+    faults.fail_writes(u32::MAX);
+    let acks: Vec<_> = (0..50).map(|i| opened.store.append(format!("lost {i}").into_bytes())).collect();
+    for ack in acks {
+        let err = ack.wait_blocking().unwrap_err();
+        assert!(matches!(err, StoreError::Write { .. }), "{err}");
+        assert!(err.is_disk_full(), "{err}");
+    }
+    assert_eq!(fs::metadata(&seg).unwrap().len(), good_len, "half-written group rolled back");
+
+    faults.fail_writes(0);
+    append_range(&opened.store, 4, 5);
+    assert_eq!(opened.store.stats().records, 5);
+    drop(opened);
+    assert_eq!(open(dir.path(), options).unwrap().records, expected(1, 5));
+}
+
+#[test]
+fn a_failed_sync_acks_nobody_and_is_not_reported_as_disk_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let options = StoreOptions { faults: Some(faults.clone()), ..StoreOptions::default() };
+    let opened = open(dir.path(), options.clone()).unwrap();
+    append_range(&opened.store, 1, 2);
+    faults.fail_syncs(1);
+    let err = opened.store.append(b"not durable".to_vec()).wait_blocking().unwrap_err();
+    assert!(matches!(err, StoreError::Write { .. }) && !err.is_disk_full(), "{err}");
+    append_range(&opened.store, 3, 3);
+    drop(opened);
+    assert_eq!(open(dir.path(), options).unwrap().records, expected(1, 3));
+}
+
+#[test]
+fn a_failed_sync_after_unsynced_acks_stops_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let options = StoreOptions {
+        fsync: FsyncPolicy::Interval(std::time::Duration::from_millis(500)),
+        faults: Some(faults.clone()),
+        ..StoreOptions::default()
+    };
+    let opened = open(dir.path(), options).unwrap();
+    assert_eq!(
+        opened.store.append(payload(1)).wait_blocking().unwrap(),
+        1,
+        "acked before the interval's sync"
+    );
+    faults.fail_syncs(u32::MAX);
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    for i in 2..=3 {
+        let err = opened.store.append(payload(i)).wait_blocking().unwrap_err();
+        assert!(matches!(err, StoreError::Poisoned { .. }), "{err}");
+    }
+    assert_eq!(opened.store.stats().fsyncs, 0);
+}
