@@ -124,6 +124,27 @@ impl Engine {
         })
     }
 
+    /// Replaces the scorers in use (for example after a plugin was loaded,
+    /// reloaded or unloaded), atomically: a batch or query in flight
+    /// finishes with the scorers it started with. Stored accumulators of a
+    /// scorer whose name and accumulator layout are unchanged are kept, so
+    /// a reloaded plugin keeps its counts; those of a scorer whose layout
+    /// changed are dropped, since they no longer mean the same thing. State
+    /// of a scorer that is gone is kept (until retention evicts it), so
+    /// unloading and loading it again loses nothing.
+    pub fn set_scorers(&self, scorers: Vec<Arc<dyn Scorer>>) -> Result<(), RegistryError> {
+        let registry = Registry::new(scorers)?;
+        let layouts: HashMap<&str, &[AccumulatorKind]> = registry
+            .scorers
+            .iter()
+            .map(|s| (s.spec().name.as_str(), s.spec().accumulators.as_slice()))
+            .collect();
+        self.scopes
+            .retain(|key, scope| layouts.get(&*key.scorer).is_none_or(|layout| *layout == scope.layout));
+        self.registry.store(Arc::new(registry));
+        Ok(())
+    }
+
     /// The configuration in use.
     pub fn config(&self) -> &EngineConfig {
         &self.config
@@ -190,16 +211,20 @@ impl Engine {
     fn scope(&self, tenant: &TenantId, scorer: &dyn Scorer) -> Arc<Scope> {
         let spec = scorer.spec();
         let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(spec.name.as_str()) };
-        self.scopes
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Scope {
-                    layout: spec.accumulators.clone(),
-                    series: DashMap::with_hasher(Hasher::new()),
-                    generation: AtomicU64::new(0),
-                })
+        let fresh = || {
+            Arc::new(Scope {
+                layout: spec.accumulators.clone(),
+                series: DashMap::with_hasher(Hasher::new()),
+                generation: AtomicU64::new(0),
             })
-            .clone()
+        };
+        let mut entry = self.scopes.entry(key).or_insert_with(fresh);
+        // A scorer replaced by one with another layout (see `set_scorers`)
+        // starts over rather than mixing slots of different meaning.
+        if entry.layout != spec.accumulators {
+            *entry = fresh();
+        }
+        entry.clone()
     }
 
     /// Drops buckets past retention (and minute buckets past the fine
@@ -268,7 +293,8 @@ impl Engine {
         let layout = &scorer.spec().accumulators;
         let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(scorer.spec().name.as_str()) };
         let mut groups: HashMap<Labels, GroupAccumulators> = HashMap::new();
-        if let Some(scope) = self.scopes.get(&key).map(|s| Arc::clone(&s)) {
+        let scope = self.scopes.get(&key).map(|s| Arc::clone(&s)).filter(|s| s.layout == *layout);
+        if let Some(scope) = scope {
             for entry in scope.series.iter() {
                 let (labels, series) = entry.pair();
                 if !query.filters.iter().all(|f| f.matches(labels)) {
@@ -524,5 +550,25 @@ mod tests {
                 .iter()
                 .all(|(_, v)| matches!(v, ObservedValue::Item(r) if observations.item_text(*r) == "x"))
         );
+    }
+
+    #[test]
+    fn set_scorers_keeps_counts_of_an_unchanged_layout_and_drops_a_changed_one() {
+        let engine = Engine::new(EngineConfig::default(), vec![Arc::new(SearchTerms::new())])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let tenant = TenantId::default();
+        let now = Timestamp(1_060_000);
+        assert!(engine.apply(&tenant, &[search(0, "eu", "refund")], now).failures.is_empty());
+        let count = |engine: &Engine| {
+            let query = Query::new("top_term_count", Window::Last(Duration::hours(1)));
+            engine.query(&tenant, &query, now).map(|r| r.groups[0].value.count).unwrap_or(u64::MAX)
+        };
+        assert_eq!(count(&engine), 1);
+        assert!(engine.set_scorers(vec![Arc::new(SearchTerms::new())]).is_ok());
+        assert_eq!(count(&engine), 1, "same layout: counts kept");
+        let mut changed = SearchTerms::new();
+        changed.spec.accumulators[1] = AccumulatorKind::TopK { capacity: 8 };
+        assert!(engine.set_scorers(vec![Arc::new(changed)]).is_ok());
+        assert_eq!(count(&engine), 0, "new layout: starts over");
     }
 }
