@@ -19,7 +19,8 @@ fn append_batches(c: &mut Criterion) {
     let mut group = c.benchmark_group("wal_append_1000x80B");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.sample_size(20);
-    group.measurement_time(Duration::from_secs(5));
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
     let policies = [
         ("always", FsyncPolicy::Always),
         ("interval_10ms", FsyncPolicy::Interval(Duration::from_millis(10))),

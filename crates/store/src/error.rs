@@ -59,7 +59,7 @@ pub enum StoreError {
     /// at this point instead.
     #[error(
         "corrupt write-ahead log record in {} at byte offset {offset}: {reason}; it is not a torn \
-         last write ({after}), so start-up stops rather than drop acknowledged data. Opening with \
+         last write ({why_not_torn}), so start-up stops rather than drop acknowledged data. Opening with \
          repair enabled truncates the log here and drops {bytes_after} bytes",
         path.display()
     )]
@@ -70,8 +70,8 @@ pub enum StoreError {
         offset: u64,
         /// What is wrong with it.
         reason: String,
-        /// Why it cannot be a torn tail.
-        after: &'static str,
+        /// Why it cannot be a torn last write.
+        why_not_torn: &'static str,
         /// How many bytes a repair would drop (rest of this file plus later segments).
         bytes_after: u64,
     },

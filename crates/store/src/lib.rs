@@ -146,6 +146,7 @@ impl Store {
         for d in [dir, &wal_dir, &snapshot_dir] {
             fs::create_dir_all(d).map_err(|e| StoreError::io("create directory", d, e))?;
         }
+        segment::sync_dir(dir)?;
         let log_first_lsn = segment::list(&wal_dir)?.first().map(|s| s.first_lsn);
         let snapshot = snapshot::choose(&snapshot_dir, log_first_lsn)?;
         let snapshot_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);

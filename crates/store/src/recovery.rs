@@ -82,7 +82,6 @@ where
     let mut i = 0;
     while i < segments.len() {
         let seg = &segments[i];
-        let is_last = i + 1 == segments.len();
         let data = fs::read(&seg.path).map_err(|e| StoreError::io("read segment", &seg.path, e))?;
         let mut pos = 0usize;
         let mut bad = None;
@@ -114,7 +113,9 @@ where
             let offset = pos as u64;
             let why_not_torn = if never_torn.is_some() {
                 never_torn
-            } else if !is_last {
+            } else if total_size(&segments[i + 1..])? > 0 {
+                // Later segments that exist but are empty (a crash right after rotating
+                // without sync) do not count: this is still the last write.
                 Some("it is not in the last segment")
             } else if valid_record_after(&data, pos + 1, expected, options.max_record_bytes) {
                 Some("a valid record follows it")
@@ -130,8 +131,10 @@ where
                     );
                     truncate(&seg.path, offset, sync)?;
                     report.torn_tail_bytes = dropped;
+                    remove_segments(dir, &segments[i + 1..])?;
+                    segments.truncate(i + 1);
                 }
-                Some(after_reason) => {
+                Some(why_not_torn) => {
                     let later = &segments[i + 1..];
                     let bytes_dropped = data.len() as u64 - offset + total_size(later)?;
                     if !options.repair {
@@ -139,7 +142,7 @@ where
                             path: seg.path.clone(),
                             offset,
                             reason,
-                            after: after_reason,
+                            why_not_torn,
                             bytes_after: bytes_dropped,
                         });
                     }
@@ -148,11 +151,7 @@ where
                         "REPAIR: truncating the write-ahead log at a corrupt record; records after it are lost"
                     );
                     truncate(&seg.path, offset, sync)?;
-                    for later_seg in later {
-                        fs::remove_file(&later_seg.path)
-                            .map_err(|e| StoreError::io("delete segment", &later_seg.path, e))?;
-                    }
-                    segment::sync_dir(dir)?;
+                    remove_segments(dir, later)?;
                     report.repaired = Some(Repair { path: seg.path.clone(), offset, reason, bytes_dropped });
                     segments.truncate(i + 1);
                 }
@@ -171,9 +170,7 @@ where
             snapshot = after,
             "the log ends before the snapshot; starting a new log after the snapshot"
         );
-        for seg in &segments {
-            fs::remove_file(&seg.path).map_err(|e| StoreError::io("delete segment", &seg.path, e))?;
-        }
+        remove_segments(dir, &segments)?;
         return start_fresh(dir, after, sync, report);
     }
     report.last_lsn = last_lsn;
@@ -218,6 +215,17 @@ fn truncate(path: &Path, len: u64, sync: bool) -> Result<(), StoreError> {
         file.sync_all().map_err(|e| StoreError::io("sync segment", path, e))?;
     }
     Ok(())
+}
+
+/// Deletes `segments` (all after the point where recovery stopped) and syncs the directory.
+fn remove_segments(dir: &Path, segments: &[SegmentFile]) -> Result<(), StoreError> {
+    if segments.is_empty() {
+        return Ok(());
+    }
+    for seg in segments {
+        fs::remove_file(&seg.path).map_err(|e| StoreError::io("delete segment", &seg.path, e))?;
+    }
+    segment::sync_dir(dir)
 }
 
 fn total_size(segments: &[SegmentFile]) -> Result<u64, StoreError> {

@@ -166,6 +166,7 @@ fn checksum(header: &[u8; HEADER_LEN], bytes: &[u8]) -> u32 {
 /// Reads and checks the snapshot at `path`, named for `lsn`; the error says what is wrong.
 fn read(path: &Path, lsn: Lsn) -> Result<Vec<u8>, String> {
     let data = fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let data_len = data.len();
     let Some(h) = data.get(..HEADER_LEN) else {
         return Err(format!("{} bytes, shorter than the header", data.len()));
     };
@@ -186,12 +187,14 @@ fn read(path: &Path, lsn: Lsn) -> Result<Vec<u8>, String> {
     if u64_at(16) != lsn {
         return Err(format!("header says record {} but the file is named for {lsn}", u64_at(16)));
     }
-    let payload = &data[HEADER_LEN..];
-    if u64_at(24) != payload.len() as u64 {
-        return Err(format!("header says {} bytes but {} follow", u64_at(24), payload.len()));
+    let payload_len = (data_len - HEADER_LEN) as u64;
+    if u64_at(24) != payload_len {
+        return Err(format!("header says {} bytes but {payload_len} follow", u64_at(24)));
     }
-    if checksum(&header, payload) != u32_at(12) {
+    if checksum(&header, &data[HEADER_LEN..]) != u32_at(12) {
         return Err("checksum mismatch".into());
     }
-    Ok(payload.to_vec())
+    let mut data = data;
+    data.drain(..HEADER_LEN);
+    Ok(data)
 }

@@ -166,7 +166,9 @@ impl Wal {
             .name("rapport-wal".into())
             .spawn(move || writer.run())
             .map_err(|e| StoreError::io("start log writer thread", dir, e))?;
-        Ok(Wal { tx, thread: Some(thread), counters, max_record_bytes: options.max_record_bytes })
+        // The record format stores lengths as u32.
+        let max_record_bytes = options.max_record_bytes.min(u32::MAX as usize);
+        Ok(Wal { tx, thread: Some(thread), counters, max_record_bytes })
     }
 
     /// Queues `payload`; see [`crate::Store::append`].

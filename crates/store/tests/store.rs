@@ -203,6 +203,25 @@ fn truncates_a_torn_last_record_and_reuses_its_lsn() {
 }
 
 #[test]
+fn a_torn_record_followed_only_by_an_empty_segment_is_still_the_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 3);
+    let segs = segments(dir.path());
+    assert_eq!(segs.len(), 4);
+    let third = &segs[2];
+    let len = fs::metadata(third).unwrap().len();
+    OpenOptions::new().write(true).open(third).unwrap().set_len(len - 1).unwrap();
+
+    let opened = open(dir.path(), small_segments()).unwrap();
+    assert_eq!(opened.records, expected(1, 2));
+    assert_eq!(opened.report.torn_tail_bytes, len - 1);
+    assert_eq!(segments(dir.path()).len(), 3, "the empty segment after the torn record is gone");
+    append_range(&opened.store, 3, 4);
+    drop(opened);
+    assert_eq!(open(dir.path(), small_segments()).unwrap().records, expected(1, 4));
+}
+
+#[test]
 fn truncates_a_zero_filled_tail() {
     let dir = tempfile::tempdir().unwrap();
     append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 3);
@@ -258,7 +277,7 @@ fn refuses_damage_at_the_end_of_a_segment_that_is_not_the_last() {
 
     let err = open(dir.path(), small_segments()).err().unwrap();
     assert!(
-        matches!(&err, StoreError::Corrupt { path, offset: 0, after, .. } if path == second && after.contains("not in the last segment")),
+        matches!(&err, StoreError::Corrupt { path, offset: 0, why_not_torn, .. } if path == second && why_not_torn.contains("not in the last segment")),
         "{err}"
     );
     let opened = open(dir.path(), StoreOptions { repair: true, ..small_segments() }).unwrap();
@@ -365,6 +384,29 @@ fn truncate_before_deletes_whole_segments_below_the_lsn() {
     let opened = open(dir.path(), small_segments()).unwrap();
     assert_eq!(opened.snapshot, Some(Snapshot { lsn: 10, bytes: b"ten".to_vec() }));
     assert_eq!(opened.records, expected(11, 11));
+}
+
+#[test]
+fn continues_after_a_snapshot_newer_than_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    append_range(&opened.store, 1, 5);
+    opened.store.write_snapshot(10, b"ten").unwrap();
+    drop(opened);
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.snapshot.as_ref().map(|s| s.lsn), Some(10));
+    assert!(opened.records.is_empty());
+    assert_eq!(opened.report.last_lsn, 10);
+    append_range(&opened.store, 11, 12);
+    drop(opened);
+    assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(11, 12));
+}
+
+#[test]
+fn store_can_be_shared_between_tasks() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<StoreError>();
 }
 
 #[test]
