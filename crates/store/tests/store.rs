@@ -174,6 +174,22 @@ fn interval_policy_syncs_at_most_once_per_interval() {
 }
 
 #[test]
+fn interval_policy_syncs_idle_unsynced_data_when_the_interval_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = StoreOptions {
+        fsync: FsyncPolicy::Interval(std::time::Duration::from_millis(50)),
+        ..StoreOptions::default()
+    };
+    let opened = open(dir.path(), options).unwrap();
+    append_range(&opened.store, 1, 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while opened.store.stats().fsyncs == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(opened.store.stats().fsyncs, 1);
+}
+
+#[test]
 fn rejects_a_record_above_the_size_limit_without_logging_it() {
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions { max_record_bytes: 10, ..StoreOptions::default() };
@@ -219,6 +235,54 @@ fn a_torn_record_followed_only_by_an_empty_segment_is_still_the_tail() {
     append_range(&opened.store, 3, 4);
     drop(opened);
     assert_eq!(open(dir.path(), small_segments()).unwrap().records, expected(1, 4));
+}
+
+#[test]
+fn a_bad_checksum_in_the_very_last_record_is_a_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
+    let seg = segments(dir.path())[0].clone();
+    flip_byte(&seg, offset_of(10) + 18);
+    let opened = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(opened.records, expected(1, 9));
+    assert_eq!(opened.report.torn_tail_bytes, 16 + payload(10).len() as u64);
+}
+
+#[test]
+fn a_cut_anywhere_in_the_last_segment_recovers_every_whole_record_before_it() {
+    let template = tempfile::tempdir().unwrap();
+    let never = || StoreOptions { fsync: FsyncPolicy::Never, ..StoreOptions::default() };
+    append_range(&open(template.path(), never()).unwrap().store, 1, 10);
+    let full = fs::read(&segments(template.path())[0]).unwrap();
+    for cut in 0..full.len() as u64 {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("wal")).unwrap();
+        fs::write(dir.path().join("wal").join("00000000000000000001.wal"), &full[..cut as usize]).unwrap();
+        let whole = (1..=10).filter(|&i| offset_of(i + 1) <= cut).count() as u64;
+        let opened = open(dir.path(), never()).unwrap();
+        assert_eq!(opened.records, expected(1, whole), "cut at {cut}");
+        assert_eq!(opened.report.torn_tail_bytes, cut - offset_of(whole + 1), "cut at {cut}");
+    }
+}
+
+#[test]
+fn damage_to_any_byte_before_the_last_record_is_refused() {
+    let template = tempfile::tempdir().unwrap();
+    append_range(&open(template.path(), StoreOptions::default()).unwrap().store, 1, 10);
+    let full = fs::read(&segments(template.path())[0]).unwrap();
+    for at in 0..offset_of(10) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("wal")).unwrap();
+        let mut damaged = full.clone();
+        damaged[at as usize] ^= 0x01;
+        fs::write(dir.path().join("wal").join("00000000000000000001.wal"), &damaged).unwrap();
+        let record_start = (1..=10).map(offset_of).filter(|&o| o <= at).max().unwrap();
+        match open(dir.path(), StoreOptions::default()) {
+            Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, record_start, "flip at {at}"),
+            Err(other) => panic!("flip at {at}: {other}"),
+            Ok(_) => panic!("flip at {at} was accepted"),
+        }
+    }
 }
 
 #[test]
