@@ -12,7 +12,10 @@
 //!
 //! It knows nothing about events, tenants, metrics or the engine: records and snapshots are
 //! opaque bytes, and the caller decides what they mean. It does no async I/O: one writer
-//! thread does the writing, and async callers simply await an [`Ack`].
+//! thread does the writing, and async callers simply await an [`Ack`]. The other methods
+//! ([`Store::recover`], [`Recovery::replay`], [`Store::write_snapshot`],
+//! [`Store::truncate_before`]) do blocking file I/O: call them from `spawn_blocking` or a
+//! plain thread. It never replicates: several nodes share a log through an external one.
 //!
 //! # The invariant
 //!
@@ -162,14 +165,16 @@ impl Store {
     }
 
     /// Saves `bytes` as the state that includes every record up to `lsn`, atomically, and
-    /// deletes snapshots older than the previous one.
+    /// deletes snapshots older than the previous one. Blocking.
+    ///
+    /// `lsn` should be an acknowledged record's LSN: a snapshot never waits for the log.
     pub fn write_snapshot(&self, lsn: Lsn, bytes: &[u8]) -> Result<(), StoreError> {
         let _guard = self.snapshot_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         snapshot::write(&self.snapshot_dir, lsn, bytes).map(|_| ())
     }
 
     /// Deletes log segments holding only records below `lsn`; the newest segment is always
-    /// kept. Returns how many were deleted.
+    /// kept. Returns how many were deleted. Blocking; safe to call while appends run.
     ///
     /// Passing the *previous* snapshot's LSN plus one keeps enough log to fall back to that
     /// snapshot should the newest one be damaged; passing the newest snapshot's LSN plus one

@@ -276,7 +276,7 @@ impl Writer {
             let FsyncPolicy::Interval(interval) = self.policy else {
                 return self.rx.recv().ok();
             };
-            if !self.dirty {
+            if !self.dirty || self.poisoned.is_some() {
                 return self.rx.recv().ok();
             }
             let wait = interval.saturating_sub(self.last_sync.elapsed());
@@ -301,22 +301,20 @@ impl Writer {
             record::encode(&mut self.buf, self.next_lsn + i as u64, payload);
         }
         let start = self.offset;
-        let result = self.write_buf().and_then(|()| {
-            self.offset += self.buf.len() as u64;
-            let due = match self.policy {
-                FsyncPolicy::Always => true,
-                FsyncPolicy::Interval(interval) => self.last_sync.elapsed() >= interval,
-                FsyncPolicy::Never => false,
-            };
-            if due {
-                self.sync()
-            } else {
-                self.dirty = true;
-                Ok(())
-            }
-        });
-        if let Err(err) = result {
-            self.fail_group(group, start, err);
+        if let Err(err) = self.write_buf() {
+            self.fail_group(group, start, err, false);
+            return;
+        }
+        self.offset += self.buf.len() as u64;
+        let due = match self.policy {
+            FsyncPolicy::Always => true,
+            FsyncPolicy::Interval(interval) => self.last_sync.elapsed() >= interval,
+            FsyncPolicy::Never => false,
+        };
+        if !due {
+            self.dirty = true;
+        } else if let Err(err) = self.sync() {
+            self.fail_group(group, start, err, true);
             return;
         }
         self.counters.groups.fetch_add(1, Ordering::Relaxed);
@@ -339,14 +337,18 @@ impl Writer {
     }
 
     /// Answers the group with `err` and rolls the segment back to `good`.
-    fn fail_group(&mut self, group: &mut Group, good: u64, err: io::Error) {
+    ///
+    /// A failed write (a full disk, say) leaves earlier records intact, so later appends may
+    /// succeed once space is freed. A failed sync while earlier acknowledged records were not
+    /// yet synced (`Interval`) means those may be lost: the log stops.
+    fn fail_group(&mut self, group: &mut Group, good: u64, err: io::Error, sync_failed: bool) {
         tracing::error!(error = %err, records = group.len(), "write-ahead log write failed; group not acknowledged");
-        let had_unsynced_acks = self.dirty;
+        let acked_data_in_doubt = sync_failed && self.dirty;
         let rollback = self.file.set_len(good).and_then(|()| self.file.seek(SeekFrom::Start(good)));
         self.offset = good;
         match rollback {
-            Ok(_) if had_unsynced_acks => {
-                self.poison(format!("a write failed while acknowledged records were not yet synced ({err})"))
+            Ok(_) if acked_data_in_doubt => {
+                self.poison(format!("a sync failed while acknowledged records were not yet synced ({err})"))
             }
             Ok(_) => {}
             Err(rollback_err) => {

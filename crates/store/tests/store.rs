@@ -529,6 +529,25 @@ fn a_failed_sync_acks_nobody_and_is_not_reported_as_disk_full() {
 }
 
 #[test]
+fn a_full_disk_under_interval_policy_fails_the_group_but_not_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = FaultInjector::new();
+    let options = StoreOptions {
+        fsync: FsyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        faults: Some(faults.clone()),
+        ..StoreOptions::default()
+    };
+    let opened = open(dir.path(), options.clone()).unwrap();
+    append_range(&opened.store, 1, 2);
+    faults.fail_writes(1);
+    let err = opened.store.append(b"lost".to_vec()).wait_blocking().unwrap_err();
+    assert!(err.is_disk_full(), "{err}");
+    append_range(&opened.store, 3, 4);
+    drop(opened);
+    assert_eq!(open(dir.path(), options).unwrap().records, expected(1, 4));
+}
+
+#[test]
 fn a_failed_sync_after_unsynced_acks_stops_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let faults = FaultInjector::new();
