@@ -50,5 +50,36 @@ fn append_batches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_batches);
+/// Start-up cost: recovering a log of 200 records of 80 KB each (200,000 events of 80 bytes).
+fn replay(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wal_replay_200x80KB");
+    group.throughput(Throughput::Elements((200 * BATCH) as u64));
+    group.sample_size(10);
+    let dir = tempfile::tempdir().unwrap();
+    let options = || StoreOptions { fsync: FsyncPolicy::Never, ..StoreOptions::default() };
+    {
+        let (store, _) =
+            Store::recover(dir.path(), options()).unwrap().replay(|_, _| Ok::<(), Infallible>(())).unwrap();
+        let batch = vec![7u8; RECORD * BATCH];
+        for _ in 0..200 {
+            store.append(batch.clone()).wait_blocking().unwrap();
+        }
+    }
+    group.bench_function("recover_and_replay", |b| {
+        b.iter(|| {
+            let mut bytes = 0usize;
+            let (_store, report) = Store::recover(dir.path(), options())
+                .unwrap()
+                .replay(|_, payload| {
+                    bytes += payload.len();
+                    Ok::<(), Infallible>(())
+                })
+                .unwrap();
+            assert_eq!((report.records_replayed, bytes), (200, 200 * RECORD * BATCH));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, append_batches, replay);
 criterion_main!(benches);

@@ -467,6 +467,24 @@ fn continues_after_a_snapshot_newer_than_the_log() {
 }
 
 #[test]
+fn a_refused_record_stops_replay_with_its_lsn() {
+    let dir = tempfile::tempdir().unwrap();
+    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 5);
+    let mut seen = Vec::new();
+    let result = Store::recover(dir.path(), StoreOptions::default()).unwrap().replay(|lsn, _| {
+        if lsn == 3 {
+            return Err(std::io::Error::other("engine refused it"));
+        }
+        seen.push(lsn);
+        Ok(())
+    });
+    let err = result.err().unwrap();
+    assert!(matches!(err, StoreError::Replay { lsn: 3, .. }), "{err}");
+    assert_eq!(err.to_string(), "replaying record 3 failed: engine refused it");
+    assert_eq!(seen, [1, 2]);
+}
+
+#[test]
 fn store_can_be_shared_between_tasks() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Store>();
