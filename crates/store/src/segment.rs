@@ -34,7 +34,10 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<SegmentFile>, StoreError> {
         if path.extension().and_then(|e| e.to_str()) != Some(EXTENSION) {
             continue;
         }
-        let Some(first_lsn) = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()) else {
+        // LSNs start at 1: a file named 0 was not written by the store.
+        let Some(first_lsn) =
+            path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse().ok()).filter(|&lsn| lsn > 0)
+        else {
             continue;
         };
         segments.push(SegmentFile { first_lsn, path });
