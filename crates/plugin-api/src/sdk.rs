@@ -150,6 +150,13 @@ fn text<'a>(s: RpStr) -> &'a str {
     unsafe { s.to_str() }.unwrap_or("")
 }
 
+/// The value of `key` in `pairs`, comparing bytes so that only the value
+/// found is checked for UTF-8 (lookups are on every plugin's hot path).
+fn find<'a>(pairs: &'a [RpPair], key: &str) -> Option<&'a str> {
+    // SAFETY: keys are valid for the call.
+    pairs.iter().find(|p| unsafe { p.key.as_bytes() } == key.as_bytes()).map(|p| text(p.value))
+}
+
 impl<'a> EventView<'a> {
     /// Wraps a host event.
     ///
@@ -192,7 +199,7 @@ impl<'a> EventView<'a> {
 
     /// The label `key`, if present.
     pub fn label(&self, key: &str) -> Option<&'a str> {
-        self.labels().find(|(k, _)| *k == key).map(|(_, v)| v)
+        find(Self::pairs(self.raw.labels, self.raw.labels_len), key)
     }
 
     /// Numeric values.
@@ -204,7 +211,10 @@ impl<'a> EventView<'a> {
 
     /// The numeric value `name`, if present.
     pub fn value(&self, name: &str) -> Option<f64> {
-        self.values().find(|(k, _)| *k == name).map(|(_, v)| v)
+        // SAFETY: as for `pairs`.
+        let values: &'a [RpNamedValue] = unsafe { abi::slice(self.raw.values, self.raw.values_len) };
+        // SAFETY: names are valid for the call.
+        values.iter().find(|v| unsafe { v.name.as_bytes() } == name.as_bytes()).map(|v| v.value)
     }
 
     /// String attributes.
@@ -214,7 +224,7 @@ impl<'a> EventView<'a> {
 
     /// The attribute `name`, if present.
     pub fn attribute(&self, name: &str) -> Option<&'a str> {
-        self.attributes().find(|(k, _)| *k == name).map(|(_, v)| v)
+        find(Self::pairs(self.raw.attributes, self.raw.attributes_len), name)
     }
 
     /// Whether attribute `name` is a true flag: `true`, `yes` or `1`
