@@ -182,3 +182,35 @@ fn status_lists_metrics_with_group_by_labels() {
     assert_eq!(aht.map(|m| m.group_by.clone()), Some(vec!["agent".to_owned(), "team".to_owned()]));
     assert!(Path::new(&status[0].path).is_file());
 }
+
+#[test]
+fn plugin_is_called_concurrently_from_many_threads() {
+    let (_dir, host) = host_with(&["rapport_workforce", "rapport_chatbot_search"]);
+    let engine = engine_with(host.scorers());
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let engine = &engine;
+            scope.spawn(move || {
+                for i in 0..250 {
+                    let id = format!("t{t}-{i}");
+                    let agent = format!("agent{}", i % 5);
+                    let event = custom(&id, "interaction", &[("handle_seconds", 60.0)], &[("agent", &agent)]);
+                    let query = format!("term {}", i % 7);
+                    let search =
+                        custom(&format!("{id}s"), "search", &[], &[("query", &query), ("answered", "1")]);
+                    assert!(ingest(engine, &[event, search]).failures.is_empty());
+                }
+            });
+        }
+    });
+    let aht = &query(&engine, "average_handle_time", &[])[0].value;
+    assert_eq!((aht.value, aht.count), (Some(60.0), 1000));
+    let top = &query(&engine, "chatbot_top_search_terms", &[])[0].value;
+    assert_eq!(top.value, Some(1000.0));
+    // i % 7 over 250 per thread: 36 each for terms 0..=4, 35 for 5 and 6;
+    // all 7 terms fit in the summary, so the counts are exact.
+    assert_eq!(top.details.len(), 8);
+    assert_eq!(top.details[0], ("term 0".to_owned(), 144.0));
+    assert_eq!(top.details[6], ("term 6".to_owned(), 140.0));
+    assert_eq!(top.details.last(), Some(&("max_overcount".to_owned(), 0.0)));
+}
