@@ -59,7 +59,8 @@ typedef struct rp_named_value {
 } rp_named_value;
 
 /* A survey response (type "survey_response") carries attributes "kind" and
- * "comment", and values "score", "scale_min", "scale_max" when present. */
+ * "comment", and values "score" (absent when skipped), "scale_min" and
+ * "scale_max" (the declared scale, else the tenant's default for the kind). */
 typedef struct rp_event {
     rp_str type_name;
     rp_str id;

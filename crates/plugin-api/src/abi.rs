@@ -74,7 +74,8 @@ pub struct RpNamedValue {
 /// Custom events carry their values and attributes as sent. A survey
 /// response (type `survey_response`) carries attributes `kind` (`csat`,
 /// `ces`, `nps`) and `comment`, and values `score` (absent when skipped),
-/// `scale_min` and `scale_max` (absent when the client declared none).
+/// `scale_min` and `scale_max` (the scale the response is scored on: the
+/// declared one, else the tenant's default for its kind).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct RpEvent {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rapport_engine::{
-    AccumulatorKind, AccumulatorView, CustomEvent, Engine, EngineConfig, Event, Labels, MetricSpec, MetricValue,
-    Observations, Payload, Scorer, ScorerError, ScorerSpec, TenantId, Timestamp,
+    AccumulatorKind, AccumulatorView, CustomEvent, Engine, EngineConfig, Event, Labels, MetricSpec,
+    MetricValue, Observations, Payload, Scorer, ScorerError, ScorerSpec, TenantId, Timestamp,
 };
 use rapport_plugin_host::{HostConfig, PluginHost};
 
@@ -111,8 +111,7 @@ fn plugin_dir() -> tempfile::TempDir {
         .status()
         .unwrap_or_else(|e| panic!("run cargo: {e}"));
     assert!(status.success(), "building the workforce plugin failed");
-    let file =
-        format!("{}rapport_workforce{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    let file = format!("{}rapport_workforce{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     std::fs::copy(target.join("release").join(&file), dir.path().join(&file))
         .unwrap_or_else(|e| panic!("copy: {e}"));
@@ -171,8 +170,8 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_apply_per_event");
     group.throughput(Throughput::Elements(BATCH as u64));
     for (name, scorer) in [("builtin", &builtin), ("plugin", &plugin)] {
-        let engine = Engine::new(EngineConfig::default(), vec![Arc::clone(scorer)])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let engine =
+            Engine::new(EngineConfig::default(), vec![Arc::clone(scorer)]).unwrap_or_else(|e| panic!("{e}"));
         group.bench_function(name, |b| b.iter(|| engine.apply(&tenant, &events, NOW)));
     }
     group.finish();

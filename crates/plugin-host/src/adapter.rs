@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use libloading::Library;
 use rapport_engine::{
     AccumulatorKind, AccumulatorView, Event, Interval, MetricSpec, MetricValue, Observations, Payload,
-    Scorer, ScorerError, ScorerSpec,
+    Scorer, ScorerError, ScorerSpec, SurveySettings, resolve_scale,
 };
 use rapport_plugin_api::abi::{
     self, RP_ABI_VERSION, RP_ENTRY_SYMBOL, RP_OK, RP_PANIC, RP_SLOT_COUNT, RP_SLOT_MAX, RP_SLOT_MIN,
@@ -289,7 +289,7 @@ fn named(name: &'static str, value: f64) -> RpNamedValue {
 
 /// Fills `scratch` with the views of `event` and returns the C event. The
 /// result borrows `event` and `scratch`: use it before either changes.
-fn event_view(event: &Event, scratch: &mut Scratch) -> RpEvent {
+fn event_view(event: &Event, surveys: &SurveySettings, scratch: &mut Scratch) -> RpEvent {
     scratch.labels.clear();
     scratch.values.clear();
     scratch.attributes.clear();
@@ -309,7 +309,10 @@ fn event_view(event: &Event, scratch: &mut Scratch) -> RpEvent {
             if let Some(score) = survey.score {
                 scratch.values.push(named("score", f64::from(score)));
             }
-            if let Some(scale) = survey.scale {
+            // The resolved scale (declared, else the tenant default), as the
+            // built-in survey scorers see it.
+            let scale = survey.kind.and_then(|kind| resolve_scale(kind, survey.scale, surveys).ok());
+            if let Some(scale) = scale.or(survey.scale) {
                 scratch.values.push(named("scale_min", f64::from(scale.min)));
                 scratch.values.push(named("scale_max", f64::from(scale.max)));
             }
@@ -343,6 +346,7 @@ pub struct PluginScorer {
     group_by: Vec<Vec<String>>,
     path: PathBuf,
     failure_threshold: u32,
+    surveys: SurveySettings,
     disabled: AtomicBool,
     consecutive_failures: AtomicU32,
     observe_errors: AtomicU64,
@@ -372,6 +376,7 @@ impl PluginScorer {
         origin: &Path,
         config: &str,
         failure_threshold: u32,
+        surveys: SurveySettings,
     ) -> Result<Arc<Self>, PluginError> {
         let library = load_library(path)?;
         let table = library.table;
@@ -414,6 +419,7 @@ impl PluginScorer {
             group_by,
             path: origin.to_owned(),
             failure_threshold: failure_threshold.max(1),
+            surveys,
             disabled: AtomicBool::new(false),
             consecutive_failures: AtomicU32::new(0),
             observe_errors: AtomicU64::new(0),
@@ -526,7 +532,7 @@ impl Scorer for PluginScorer {
                 Ok(scratch) => scratch,
                 Err(_) => &mut fresh,
             };
-            let raw = event_view(event, scratch);
+            let raw = event_view(event, &self.surveys, scratch);
             // SAFETY: a checked v1 table and live instance; the event view,
             // observer and sink outlive the call.
             unsafe { observe(self.instance, &raw, &observer, &errors) }

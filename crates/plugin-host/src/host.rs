@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rapport_engine::Scorer;
+use rapport_engine::{Scorer, SurveySettings};
 
 use crate::adapter::{PluginScorer, PluginStatus};
 use crate::error::PluginError;
 
 /// Where plugins come from and how failures are handled.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HostConfig {
     /// The plugin directory: only files inside it are loaded.
     pub dir: PathBuf,
@@ -20,12 +20,20 @@ pub struct HostConfig {
     pub cache_dir: Option<PathBuf>,
     /// Failing calls in a row after which a plugin is disabled.
     pub failure_threshold: u32,
+    /// Survey scale defaults, so plugins see the same resolved scale of a
+    /// survey response as the built-in survey scorers.
+    pub surveys: SurveySettings,
 }
 
 impl HostConfig {
     /// Plugins from `dir`, disabled after 100 failing calls in a row.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        HostConfig { dir: dir.into(), cache_dir: None, failure_threshold: 100 }
+        HostConfig {
+            dir: dir.into(),
+            cache_dir: None,
+            failure_threshold: 100,
+            surveys: SurveySettings::default(),
+        }
     }
 }
 
@@ -42,6 +50,7 @@ pub struct PluginHost {
     dir: PathBuf,
     cache_dir: PathBuf,
     failure_threshold: u32,
+    surveys: SurveySettings,
     loads: AtomicU64,
     plugins: Mutex<BTreeMap<String, Arc<PluginScorer>>>,
 }
@@ -63,6 +72,7 @@ impl PluginHost {
             dir,
             cache_dir,
             failure_threshold: config.failure_threshold,
+            surveys: config.surveys.clone(),
             loads: AtomicU64::new(0),
             plugins: Mutex::new(BTreeMap::new()),
         })
@@ -101,7 +111,7 @@ impl PluginHost {
         let stem = origin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
         let copy = self.cache_dir.join(format!("{stem}-{n}{}", std::env::consts::DLL_SUFFIX));
         std::fs::copy(origin, &copy).map_err(|source| PluginError::File { path: copy.clone(), source })?;
-        let loaded = PluginScorer::load(&copy, origin, "", self.failure_threshold);
+        let loaded = PluginScorer::load(&copy, origin, "", self.failure_threshold, self.surveys.clone());
         // The mapping stays valid after the file is gone.
         let _ = std::fs::remove_file(&copy);
         loaded

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use rapport_engine::{Scale, SurveyKind, SurveyResponse};
 use rapport_plugin_host::{HostConfig, PluginHost};
 
 fn mention(id: &str, channel: &str, sentiment: &str, reach: Option<f64>) -> rapport_engine::Event {
@@ -66,4 +67,36 @@ fn c_social_mentions_plugin_computes_metrics_per_channel() {
 
     let bad = ingest(&engine, &[mention("m6", "site", "ecstatic", None)]);
     assert!(bad.failures[0].last_error.contains("positive, neutral or negative"), "{:?}", bad.failures);
+}
+
+#[test]
+fn built_in_csat_re_expressed_as_a_c_plugin_agrees_with_the_built_in() {
+    let dir = plugin_dir(&[]);
+    let library = dir.path().join(library_name("csat_plugin"));
+    compile_c(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c/csat.c"), &library);
+    let host = PluginHost::new(HostConfig::new(dir.path())).unwrap_or_else(|e| panic!("host: {e}"));
+    host.load(Path::new(&library_name("csat_plugin"))).unwrap_or_else(|e| panic!("{e}"));
+    let engine = engine_with(host.scorers());
+    let response = |id: &str, score: Option<i32>, scale: Option<Scale>| {
+        let mut event = custom(id, "unused", &[], &[]);
+        event.payload = rapport_engine::Payload::SurveyResponse(SurveyResponse {
+            kind: Some(SurveyKind::Csat),
+            score,
+            scale,
+            comment: String::new(),
+        });
+        event
+    };
+    // Scale left out: both must resolve the tenant default, 1..5.
+    let events = vec![
+        response("r1", Some(5), None),
+        response("r2", Some(4), Some(Scale::new(1, 5))),
+        response("r3", Some(3), None),
+        response("r4", None, None),
+    ];
+    assert!(ingest(&engine, &events).failures.is_empty());
+    let builtin = &query(&engine, "csat", &[])[0].value;
+    let plugin = &query(&engine, "csat_plugin", &[])[0].value;
+    assert_close(builtin.value, 200.0 / 3.0);
+    assert_eq!((plugin.value, plugin.count), (builtin.value, builtin.count));
 }
