@@ -481,8 +481,13 @@ impl PluginScorer {
             Err(poisoned) => *poisoned.into_inner() = Some(message.clone()),
         }
         let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.failure_threshold {
-            self.disabled.store(true, Ordering::Release);
+        if failures >= self.failure_threshold && !self.disabled.swap(true, Ordering::AcqRel) {
+            tracing::error!(
+                plugin = %self.spec.name,
+                failures,
+                last_error = %message,
+                "plugin disabled after repeated failures"
+            );
         }
         ScorerError::Failed(message)
     }
@@ -594,6 +599,9 @@ impl Scorer for PluginScorer {
 
 // === Metadata ===
 
+/// Most slots, and most metrics, one plugin may declare.
+const MAX_DECLARED: usize = 256;
+
 fn read_str(s: RpStr, what: &str) -> Result<String, String> {
     // SAFETY: metadata views stay valid until destroy.
     unsafe { s.to_str() }.map(str::to_owned).ok_or_else(|| format!("{what} is not UTF-8"))
@@ -608,6 +616,9 @@ fn read_info(info: &RpPluginInfo) -> Result<(ScorerSpec, Vec<Vec<String>>), Stri
     let name = read_str(info.name, "name")?;
     if name.is_empty() {
         return Err("the plugin has no name".into());
+    }
+    if info.slots_len > MAX_DECLARED || info.metrics_len > MAX_DECLARED {
+        return Err(format!("more than {MAX_DECLARED} slots or metrics"));
     }
     // SAFETY: metadata arrays stay valid until destroy.
     let slots = unsafe { abi::slice(info.slots, info.slots_len) };

@@ -127,6 +127,7 @@ impl PluginHost {
         if plugins.contains_key(&name) {
             return Err(PluginError::AlreadyLoaded(name));
         }
+        tracing::info!(plugin = %name, version = %plugin.spec().version, path = %origin.display(), "plugin loaded");
         plugins.insert(name, Arc::clone(&plugin));
         Ok(plugin)
     }
@@ -158,6 +159,7 @@ impl PluginHost {
                 message: format!("the new build is named {:?}, not {name:?}", plugin.spec().name),
             });
         }
+        tracing::info!(plugin = %name, version = %plugin.spec().version, path = %origin.display(), "plugin reloaded");
         self.plugins().insert(name.to_owned(), Arc::clone(&plugin));
         Ok(plugin)
     }
@@ -165,7 +167,10 @@ impl PluginHost {
     /// Removes plugin `name`. Its instance is destroyed once the engine and
     /// every call in flight let go of it; its library stays mapped.
     pub fn unload(&self, name: &str) -> Result<Arc<PluginScorer>, PluginError> {
-        self.plugins().remove(name).ok_or_else(|| PluginError::UnknownPlugin(name.to_owned()))
+        let plugin =
+            self.plugins().remove(name).ok_or_else(|| PluginError::UnknownPlugin(name.to_owned()))?;
+        tracing::info!(plugin = %name, "plugin unloaded");
+        Ok(plugin)
     }
 
     /// Plugin `name`, if loaded.
