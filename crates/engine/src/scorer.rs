@@ -170,3 +170,28 @@ impl Observations {
         self.text.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_items_are_cut_at_a_character_boundary() {
+        let mut out = Observations::new();
+        let long = "é".repeat(200); // 400 bytes
+        out.item(3, &long);
+        out.item(4, "short");
+        let texts: Vec<(usize, &str)> = out
+            .iter()
+            .map(|(slot, value)| match value {
+                ObservedValue::Item(item) => (*slot, out.item_text(*item)),
+                _ => (*slot, ""),
+            })
+            .collect();
+        assert_eq!(texts[0].1.len(), 256);
+        assert!(long.starts_with(texts[0].1));
+        assert_eq!(texts[1], (4, "short"));
+        out.clear();
+        assert!(out.is_empty());
+    }
+}
