@@ -23,6 +23,8 @@
 //! associative (a different merge order may keep different tail items), but
 //! every order keeps the invariants above; exact counts are never promised.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One monitored item.
@@ -38,18 +40,50 @@ pub struct Counter {
 
 /// A Space-Saving summary of bounded size. See the module documentation for
 /// its guarantees.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SpaceSaving {
     capacity: usize,
     /// Items observed in total, monitored or not.
     total: u64,
     counters: Vec<Counter>,
+    /// Position in `counters` by hash of the item, so observing and merging
+    /// do not compare strings counter by counter. Built lazily (never
+    /// stored); an item whose hash collides with another's is simply not
+    /// indexed and found by a scan.
+    #[serde(skip)]
+    index: HashMap<u64, u32, Hasher>,
+    /// Whether `index` reflects `counters` (false after deserializing).
+    #[serde(skip)]
+    index_built: bool,
 }
+
+type Hasher = ahash::RandomState;
+
+/// Hashes items for the index. Fixed seeds: the index is rebuilt on demand,
+/// so the only requirement is one hash function per process.
+fn item_hash(item: &str) -> u64 {
+    static ITEMS: Hasher = Hasher::with_seeds(0x5ace, 0x5a71, 0x6e09, 0x7091);
+    ITEMS.hash_one(item)
+}
+
+impl PartialEq for SpaceSaving {
+    fn eq(&self, other: &Self) -> bool {
+        self.capacity == other.capacity && self.total == other.total && self.counters == other.counters
+    }
+}
+
+impl Eq for SpaceSaving {}
 
 impl SpaceSaving {
     /// An empty summary keeping at most `capacity` counters (at least one).
     pub fn new(capacity: usize) -> Self {
-        SpaceSaving { capacity: capacity.max(1), total: 0, counters: Vec::new() }
+        SpaceSaving {
+            capacity: capacity.max(1),
+            total: 0,
+            counters: Vec::new(),
+            index: HashMap::default(),
+            index_built: true,
+        }
     }
 
     /// Most counters kept.
@@ -72,24 +106,55 @@ impl SpaceSaving {
         }
     }
 
+    /// Rebuilds the index if it is out of date (after deserializing or a
+    /// merge).
+    fn indexed(&mut self) {
+        if self.index_built {
+            return;
+        }
+        self.index_built = true;
+        self.index.clear();
+        for (position, counter) in self.counters.iter().enumerate() {
+            self.index.entry(item_hash(&counter.item)).or_insert(position as u32);
+        }
+    }
+
+    /// Position of `item` among the counters.
+    fn position(&self, item: &str, hash: u64) -> Option<usize> {
+        match self.index.get(&hash) {
+            Some(&p) if self.counters[p as usize].item == item => Some(p as usize),
+            // Not indexed, or its hash collides with an indexed item's.
+            _ if self.index.len() == self.counters.len() && !self.index.contains_key(&hash) => None,
+            _ => self.counters.iter().position(|c| c.item == item),
+        }
+    }
+
     /// Counts one occurrence of `item`. A new item on a full summary takes
     /// over the smallest counter, inheriting its count as error.
     pub fn observe(&mut self, item: &str) {
         self.total += 1;
-        if let Some(counter) = self.counters.iter_mut().find(|c| c.item == item) {
-            counter.count += 1;
+        self.indexed();
+        let hash = item_hash(item);
+        if let Some(position) = self.position(item, hash) {
+            self.counters[position].count += 1;
             return;
         }
         if self.counters.len() < self.capacity {
+            self.index.entry(hash).or_insert(self.counters.len() as u32);
             self.counters.push(Counter { item: item.to_owned(), count: 1, error: 0 });
             return;
         }
-        let smallest =
-            self.counters.iter_mut().min_by(|a, b| a.count.cmp(&b.count).then_with(|| b.item.cmp(&a.item)));
-        if let Some(counter) = smallest {
+        let smallest = self.counters.iter().enumerate().min_by_key(|(_, c)| c.count).map(|(p, _)| p);
+        if let Some(position) = smallest {
+            let counter = &mut self.counters[position];
+            let old = item_hash(&counter.item);
+            if self.index.get(&old) == Some(&(position as u32)) {
+                self.index.remove(&old);
+            }
             item.clone_into(&mut counter.item);
             counter.error = counter.count;
             counter.count += 1;
+            self.index.entry(hash).or_insert(position as u32);
         }
     }
 
@@ -100,27 +165,36 @@ impl SpaceSaving {
             return;
         }
         let (floor_self, floor_other) = (self.floor(), other.floor());
-        let mut merged: Vec<Counter> = Vec::with_capacity(self.counters.len() + other.counters.len());
-        for counter in self.counters.drain(..) {
-            let (count, error) = match other.counters.iter().find(|c| c.item == counter.item) {
-                Some(theirs) => (counter.count + theirs.count, counter.error + theirs.error),
-                None => (counter.count + floor_other, counter.error + floor_other),
-            };
-            merged.push(Counter { item: counter.item, count, error });
-        }
+        self.indexed();
+        let mut matched = vec![false; self.counters.len()];
+        let mut added: Vec<Counter> = Vec::new();
         for theirs in &other.counters {
-            if !merged.iter().any(|c| c.item == theirs.item) {
-                merged.push(Counter {
+            match self.position(&theirs.item, item_hash(&theirs.item)) {
+                Some(position) => {
+                    let ours = &mut self.counters[position];
+                    ours.count += theirs.count;
+                    ours.error += theirs.error;
+                    matched[position] = true;
+                }
+                None => added.push(Counter {
                     item: theirs.item.clone(),
                     count: theirs.count + floor_self,
                     error: theirs.error + floor_self,
-                });
+                }),
             }
         }
-        merged.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item)));
+        for (ours, matched) in self.counters.iter_mut().zip(matched) {
+            if !matched {
+                ours.count += floor_other;
+                ours.error += floor_other;
+            }
+        }
+        self.counters.extend(added);
+        self.counters.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.item.cmp(&b.item)));
         self.capacity = self.capacity.min(other.capacity);
-        merged.truncate(self.capacity);
-        self.counters = merged;
+        self.counters.truncate(self.capacity);
+        self.index.clear();
+        self.index_built = false;
         self.total += other.total;
     }
 
@@ -205,6 +279,29 @@ mod tests {
         }
         assert_eq!(summary.top(1)[0].item, "refund");
         check_bounds(&summary, &stream);
+    }
+
+    #[test]
+    fn a_partial_or_missing_index_only_costs_a_scan() {
+        let stream: Vec<String> = (0..200).map(|i| format!("t{}", i % 13)).collect();
+        let mut reference = SpaceSaving::new(8);
+        let mut damaged = SpaceSaving::new(8);
+        for (i, item) in stream.iter().enumerate() {
+            reference.observe(item);
+            damaged.observe(item);
+            if i % 17 == 0 {
+                // As after a hash collision: an indexed item goes missing.
+                let some = damaged.index.keys().next().copied();
+                some.map(|key| damaged.index.remove(&key));
+            }
+            if i % 29 == 0 {
+                // As after deserializing: no index at all.
+                damaged.index.clear();
+                damaged.index_built = false;
+            }
+        }
+        assert_eq!(damaged, reference);
+        check_bounds(&damaged, &stream);
     }
 
     proptest! {

@@ -106,15 +106,18 @@ fn plugin_dir() -> tempfile::TempDir {
     let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugins-target");
     let status = Command::new(env!("CARGO"))
         .current_dir(&workspace)
-        .args(["build", "--quiet", "--release", "-p", "rapport-workforce", "--target-dir"])
+        .args(["build", "--quiet", "--release", "-p", "rapport-workforce", "-p", "rapport-chatbot-search"])
+        .arg("--target-dir")
         .arg(&target)
         .status()
         .unwrap_or_else(|e| panic!("run cargo: {e}"));
     assert!(status.success(), "building the workforce plugin failed");
-    let file = format!("{}rapport_workforce{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-    std::fs::copy(target.join("release").join(&file), dir.path().join(&file))
-        .unwrap_or_else(|e| panic!("copy: {e}"));
+    for name in ["rapport_workforce", "rapport_chatbot_search"] {
+        let file = format!("{}{name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        std::fs::copy(target.join("release").join(&file), dir.path().join(&file))
+            .unwrap_or_else(|e| panic!("copy: {e}"));
+    }
     dir
 }
 
@@ -147,7 +150,8 @@ fn bench(c: &mut Criterion) {
     for result in host.load_dir().unwrap_or_else(|e| panic!("{e}")) {
         result.unwrap_or_else(|e| panic!("{e}"));
     }
-    let plugin = host.scorers().remove(0);
+    let plugin = host.get("workforce").unwrap_or_else(|| panic!("no workforce")) as Arc<dyn Scorer>;
+    let search = host.get("chatbot_search").unwrap_or_else(|| panic!("no chatbot_search")) as Arc<dyn Scorer>;
     let builtin: Arc<dyn Scorer> = Arc::new(BuiltinWorkforce::new());
     let events = events();
     let tenant = TenantId::default();
@@ -175,6 +179,36 @@ fn bench(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| engine.apply(&tenant, &events, NOW)));
     }
     group.finish();
+
+    // Chatbot search: two top-k items per event over a long tail of terms,
+    // the heavy-hitter summary's worst case (most items are new).
+    let searches = search_events();
+    let mut group = c.benchmark_group("chatbot_search_apply_per_event");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    let engine =
+        Engine::new(EngineConfig::default(), vec![Arc::clone(&search)]).unwrap_or_else(|e| panic!("{e}"));
+    group.bench_function("plugin", |b| b.iter(|| engine.apply(&tenant, &searches, NOW)));
+    group.finish();
+}
+
+fn search_events() -> Vec<Event> {
+    (0..BATCH)
+        .map(|i| Event {
+            id: format!("s{i}"),
+            account_id: String::new(),
+            time: Timestamp(NOW.millis() - 600_000 + i as i64),
+            labels: Labels::default(),
+            payload: Payload::Custom(CustomEvent {
+                type_name: "search".into(),
+                values: vec![],
+                attributes: vec![
+                    // Half the searches hit 20 head terms, half a tail of 5000.
+                    ("query".into(), if i % 2 == 0 { format!("Head Term {}", i % 20) } else { format!("tail {}", i * 7919 % 5000) }),
+                    ("answered".into(), if i % 3 == 0 { "false".into() } else { "true".into() }),
+                ],
+            }),
+        })
+        .collect()
 }
 
 criterion_group!(benches, bench);
