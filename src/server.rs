@@ -14,11 +14,12 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::auth::tenant_layer;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::ingest::Ingestor;
 use crate::proto::ingest_service_server::IngestServiceServer;
 use crate::proto::metrics_service_server::MetricsServiceServer;
-use crate::service::{IngestApi, MetricsApi, now};
+use crate::service::{IngestApi, MetricsApi};
 
 /// Largest message accepted: a batch of 10,000 events of about 1 KiB.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -29,6 +30,16 @@ const EVICT_EVERY: StdDuration = StdDuration::from_secs(60);
 /// finish (up to the configured grace) and returns.
 pub async fn serve(
     settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with_clock(settings, Arc::new(SystemClock), listener, shutdown).await
+}
+
+/// [`serve`] with a given clock (tests move time with a `ManualClock`).
+pub async fn serve_with_clock(
+    settings: Settings,
+    clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -47,7 +58,7 @@ pub async fn serve(
         .build_v1()
         .context("building the reflection service")?;
 
-    let evictor = tokio::spawn(evict_periodically(Arc::clone(&engine)));
+    let evictor = tokio::spawn(evict_periodically(Arc::clone(&engine), Arc::clone(&clock)));
     let (grace_tx, grace_rx) = oneshot::channel::<()>();
     let grace = settings.shutdown_grace;
     let signal = async move {
@@ -63,9 +74,10 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
-            IngestServiceServer::new(IngestApi::new(ingestor)).max_decoding_message_size(MAX_MESSAGE_BYTES),
+            IngestServiceServer::new(IngestApi::new(ingestor, Arc::clone(&clock)))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(MetricsServiceServer::new(MetricsApi::new(engine)));
+        .add_service(MetricsServiceServer::new(MetricsApi::new(engine, Arc::clone(&clock))));
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     tokio::pin!(serving);
 
@@ -82,11 +94,11 @@ pub async fn serve(
     result
 }
 
-async fn evict_periodically(engine: Arc<Engine>) {
+async fn evict_periodically(engine: Arc<Engine>, clock: Arc<dyn Clock>) {
     let mut ticks = tokio::time::interval(EVICT_EVERY);
     loop {
         ticks.tick().await;
-        engine.evict(now());
+        engine.evict(clock.now());
     }
 }
 
@@ -101,12 +113,20 @@ impl RunningServer {
     /// Binds `settings.listen` (port 0 picks a free port) and serves in the
     /// background.
     pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// [`RunningServer::start`] with a given clock.
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<RunningServer> {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(settings, listener, async {
+        let task = tokio::spawn(serve_with_clock(settings, clock, listener, async {
             let _ = rx.await;
         }));
         Ok(RunningServer { addr, shutdown: Some(tx), task: Some(task) })

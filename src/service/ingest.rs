@@ -9,6 +9,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::tenant_of;
+use crate::clock::Clock;
 use crate::ingest::Ingestor;
 use crate::proto;
 use crate::proto::ingest_service_server::IngestService;
@@ -19,12 +20,13 @@ const ACK_BUFFER: usize = 16;
 /// Serves ingest over gRPC.
 pub struct IngestApi {
     ingestor: Arc<Ingestor>,
+    clock: Arc<dyn Clock>,
 }
 
 impl IngestApi {
-    /// A service feeding `ingestor`.
-    pub fn new(ingestor: Arc<Ingestor>) -> Self {
-        IngestApi { ingestor }
+    /// A service feeding `ingestor`, stamping batches with `clock`.
+    pub fn new(ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>) -> Self {
+        IngestApi { ingestor, clock }
     }
 }
 
@@ -41,11 +43,12 @@ impl IngestService for IngestApi {
         let tenant = tenant_of(&request)?;
         let mut batches = request.into_inner();
         let ingestor = Arc::clone(&self.ingestor);
+        let clock = Arc::clone(&self.clock);
         let (acks, rx) = mpsc::channel(ACK_BUFFER);
         tokio::spawn(async move {
             loop {
                 let ack = match batches.message().await {
-                    Ok(Some(batch)) => ingestor.process(&tenant, batch.events, super::now()).map(|result| {
+                    Ok(Some(batch)) => ingestor.process(&tenant, batch.events, clock.now()).map(|result| {
                         proto::IngestResponse { batch_id: batch.batch_id, result: Some(result) }
                     }),
                     Ok(None) => break,
@@ -66,7 +69,7 @@ impl IngestService for IngestApi {
         request: Request<proto::RecordRequest>,
     ) -> Result<Response<proto::RecordResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let result = self.ingestor.process(&tenant, request.into_inner().events, super::now())?;
+        let result = self.ingestor.process(&tenant, request.into_inner().events, self.clock.now())?;
         Ok(Response::new(proto::RecordResponse { result: Some(result) }))
     }
 }

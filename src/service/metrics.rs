@@ -6,18 +6,20 @@ use rapport_engine::Engine;
 use tonic::{Request, Response, Status};
 
 use crate::auth::tenant_of;
+use crate::clock::Clock;
 use crate::proto::metrics_service_server::MetricsService;
 use crate::{convert, proto, status};
 
 /// Serves queries over gRPC.
 pub struct MetricsApi {
     engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
 }
 
 impl MetricsApi {
-    /// A service answering from `engine`.
-    pub fn new(engine: Arc<Engine>) -> Self {
-        MetricsApi { engine }
+    /// A service answering from `engine` as of `clock`.
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Self {
+        MetricsApi { engine, clock }
     }
 }
 
@@ -29,7 +31,8 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let tenant = tenant_of(&request)?;
         let query = convert::query(request.into_inner())?;
-        let result = self.engine.query(&tenant, &query, super::now()).map_err(status::from_query_error)?;
+        let result =
+            self.engine.query(&tenant, &query, self.clock.now()).map_err(status::from_query_error)?;
         Ok(Response::new(convert::query_response(query.metric, result)))
     }
 

@@ -8,10 +8,7 @@ pub use metrics::MetricsApi;
 
 use rapport_engine::Timestamp;
 
-/// The server's clock, in event-time milliseconds.
+/// Wall-clock now, for callers without a server clock (the CLI).
 pub fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    Timestamp(millis)
+    crate::clock::Clock::now(&crate::clock::SystemClock)
 }
