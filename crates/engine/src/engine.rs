@@ -348,6 +348,14 @@ impl Engine {
         Ok(QueryResult { window: range, groups: results })
     }
 
+    /// The bucket-aligned window a query over `window` aggregates at `now`.
+    /// It changes as time passes even when no data does, which is how live
+    /// subscriptions notice buckets leaving a rolling window.
+    pub fn window_of(&self, window: Window, now: Timestamp) -> Result<TimeRange, QueryError> {
+        let fine_floor = window::fine_floor(now, self.config.fine_retention);
+        Ok(window::align(requested_range(window, now)?, fine_floor))
+    }
+
     /// The sub-ranges of a stepped query.
     fn steps(
         &self,
