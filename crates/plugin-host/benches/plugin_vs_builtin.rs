@@ -202,8 +202,15 @@ fn search_events() -> Vec<Event> {
                 type_name: "search".into(),
                 values: vec![],
                 attributes: vec![
-                    // Half the searches hit 20 head terms, half a tail of 5000.
-                    ("query".into(), if i % 2 == 0 { format!("Head Term {}", i % 20) } else { format!("tail {}", i * 7919 % 5000) }),
+                    // Half the searches hit 10 head terms, half a tail of 5000.
+                    (
+                        "query".into(),
+                        if i % 2 == 0 {
+                            format!("Head Term {}", i % 20)
+                        } else {
+                            format!("tail {}", i * 7919 % 5000)
+                        },
+                    ),
                     ("answered".into(), if i % 3 == 0 { "false".into() } else { "true".into() }),
                 ],
             }),
