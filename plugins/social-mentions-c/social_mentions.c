@@ -44,8 +44,13 @@ static const rp_metric_spec METRICS[METRIC_COUNT] = {
      RP_STR("Reach of positive mentions over reach of all mentions reporting reach, in percent."),
      RP_STR("percent"), 1, 1, 0.0, 100.0, GROUP_BY, 1},
 };
+/* Builds may stamp their own version: -DSOCIAL_MENTIONS_VERSION='"1.2.0"'. */
+#ifndef SOCIAL_MENTIONS_VERSION
+#define SOCIAL_MENTIONS_VERSION "1.0.0"
+#endif
+
 static const rp_plugin_info INFO = {
-    RP_STR("social_mentions"), RP_STR("1.0.0"), CONSUMES, 1, DIMENSIONS, 1, SLOTS, SLOT_COUNT, METRICS, METRIC_COUNT,
+    RP_STR("social_mentions"), RP_STR(SOCIAL_MENTIONS_VERSION), CONSUMES, 1, DIMENSIONS, 1, SLOTS, SLOT_COUNT, METRICS, METRIC_COUNT,
 };
 
 /* The plugin keeps no state: every instance is this one object. */

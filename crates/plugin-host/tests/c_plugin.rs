@@ -100,3 +100,30 @@ fn built_in_csat_re_expressed_as_a_c_plugin_agrees_with_the_built_in() {
     assert_close(builtin.value, 200.0 / 3.0);
     assert_eq!((plugin.value, plugin.count), (builtin.value, builtin.count));
 }
+
+#[test]
+fn reloading_a_new_build_of_a_c_plugin_keeps_its_counts() {
+    let dir = plugin_dir(&[]);
+    let source = workspace().join("plugins/social-mentions-c/social_mentions.c");
+    let file = library_name("rapport_social_mentions");
+    let library = dir.path().join(&file);
+    compile_c(&source, &library);
+    let host = PluginHost::new(HostConfig::new(dir.path())).unwrap_or_else(|e| panic!("host: {e}"));
+    host.load(Path::new(&file)).unwrap_or_else(|e| panic!("{e}"));
+    let builtin = rapport_engine::scorers::builtin(&rapport_engine::EngineConfig::default().surveys);
+    let engine = engine_with(host.scorers());
+    ingest(&engine, &[mention("m1", "site", "positive", None), mention("m2", "site", "negative", None)]);
+
+    // A new build replaces the file; the reload loads it, not the old mapping.
+    let fresh = dir.path().join("fresh.tmp");
+    compile_c_with(&source, &fresh, &["-DSOCIAL_MENTIONS_VERSION=\"2.0.0\""]);
+    std::fs::rename(&fresh, &library).unwrap_or_else(|e| panic!("rename: {e}"));
+    let reloaded = host.reload("social_mentions").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reloaded.status().version, "2.0.0");
+    engine.set_scorers(builtin.into_iter().chain(host.scorers()).collect()).unwrap_or_else(|e| panic!("{e}"));
+
+    ingest(&engine, &[mention("m3", "site", "positive", None)]);
+    let mentions = &query(&engine, "mentions", &[])[0].value;
+    assert_eq!((mentions.value, mentions.count), (Some(3.0), 3));
+    assert_eq!(host.status()[0].version, "2.0.0");
+}

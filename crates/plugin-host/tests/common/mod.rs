@@ -64,6 +64,11 @@ pub fn plugin_dir(crates: &[&str]) -> tempfile::TempDir {
 /// Compiles C `source` into shared library `out` against the plugin header
 /// with the system C compiler (`$CC`, else `cc`).
 pub fn compile_c(source: &Path, out: &Path) {
+    compile_c_with(source, out, &[]);
+}
+
+/// As [`compile_c`], with extra compiler arguments (such as `-D` defines).
+pub fn compile_c_with(source: &Path, out: &Path, extra: &[&str]) {
     let include = workspace().join("crates/plugin-api/include");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let status = Command::new(&cc)
@@ -71,6 +76,7 @@ pub fn compile_c(source: &Path, out: &Path) {
         .arg(out)
         .arg("-I")
         .arg(&include)
+        .args(extra)
         .arg(source)
         .arg("-lm")
         .status()
