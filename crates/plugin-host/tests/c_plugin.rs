@@ -126,4 +126,12 @@ fn reloading_a_new_build_of_a_c_plugin_keeps_its_counts() {
     let mentions = &query(&engine, "mentions", &[])[0].value;
     assert_eq!((mentions.value, mentions.count), (Some(3.0), 3));
     assert_eq!(host.status()[0].version, "2.0.0");
+
+    // A broken build is refused and the running version keeps answering.
+    std::fs::write(&library, "not a library").unwrap_or_else(|e| panic!("write: {e}"));
+    let error = host.reload("social_mentions").err();
+    assert!(matches!(error, Some(rapport_plugin_host::PluginError::NotALibrary { .. })), "{error:?}");
+    assert_eq!(host.status()[0].version, "2.0.0");
+    ingest(&engine, &[mention("m4", "site", "neutral", None)]);
+    assert_eq!(query(&engine, "mentions", &[])[0].value.count, 4);
 }
