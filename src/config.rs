@@ -7,7 +7,10 @@ use std::time::Duration as StdDuration;
 
 use anyhow::{Context, bail};
 use rapport_engine::{Duration, EngineConfig};
+use rapport_store::FsyncPolicy;
 use serde::Deserialize;
+
+use crate::subscribe::{SubscriptionLimits, SubscriptionSettings, Target, TargetSpec, Targets};
 
 /// Command-line flags of `rapportd`; each also reads `RAPPORT_*` from the
 /// environment.
@@ -37,6 +40,43 @@ pub struct ServerArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "RAPPORT_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Directory of scorer plugins, loaded at start; only files inside it
+    /// can be loaded [default: none, no plugins].
+    #[arg(long, env = "RAPPORT_PLUGIN_DIR")]
+    pub plugin_dir: Option<PathBuf>,
+    /// Failing plugin calls in a row after which a plugin is disabled
+    /// [default: 100].
+    #[arg(long, env = "RAPPORT_PLUGIN_FAILURE_THRESHOLD")]
+    pub plugin_failure_threshold: Option<u32>,
+    /// A metric's target, `csat>=95` or `detractor_share<=10`; repeatable.
+    /// Replaces the file's targets when given.
+    #[arg(long = "target", value_name = "METRIC>=VALUE")]
+    pub targets: Vec<String>,
+    /// Most open subscriptions per tenant [default: 50000].
+    #[arg(long, env = "RAPPORT_MAX_SUBSCRIPTIONS_PER_TENANT")]
+    pub max_subscriptions_per_tenant: Option<usize>,
+    /// Most open subscriptions per client connection [default: 10000].
+    #[arg(long, env = "RAPPORT_MAX_SUBSCRIPTIONS_PER_CONNECTION")]
+    pub max_subscriptions_per_connection: Option<usize>,
+    /// Directory of the write-ahead log and snapshots [default: rapport-data].
+    #[arg(long, env = "RAPPORT_DATA_DIR", conflicts_with = "in_memory")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: a restart starts empty.
+    #[arg(long, env = "RAPPORT_IN_MEMORY")]
+    pub in_memory: bool,
+    /// When the log syncs: always, interval:<duration> or never [default: always].
+    #[arg(long, env = "RAPPORT_FSYNC", value_parser = parse_fsync)]
+    pub fsync: Option<FsyncPolicy>,
+    /// How long an event id is remembered to drop retries [default: 24h].
+    #[arg(long, env = "RAPPORT_DEDUP_WINDOW")]
+    pub dedup_window: Option<humantime::Duration>,
+    /// How often the state is snapshotted and the log truncated [default: 5m].
+    #[arg(long, env = "RAPPORT_SNAPSHOT_INTERVAL")]
+    pub snapshot_interval: Option<humantime::Duration>,
+    /// Start even if the log is corrupt in the middle, dropping the records
+    /// from the damage on (the log says how much).
+    #[arg(long, env = "RAPPORT_REPAIR_LOG")]
+    pub repair_log: bool,
 }
 
 /// How logs are written.
@@ -65,6 +105,19 @@ struct FileSettings {
     #[serde(default, with = "humantime_serde_opt")]
     shutdown_grace: Option<StdDuration>,
     log_format: Option<LogFormat>,
+    plugin_dir: Option<PathBuf>,
+    plugin_failure_threshold: Option<u32>,
+    #[serde(default)]
+    targets: std::collections::HashMap<String, TargetSpec>,
+    max_subscriptions_per_tenant: Option<usize>,
+    max_subscriptions_per_connection: Option<usize>,
+    data_dir: Option<PathBuf>,
+    in_memory: Option<bool>,
+    fsync: Option<String>,
+    #[serde(default, with = "humantime_serde_opt")]
+    dedup_window: Option<StdDuration>,
+    #[serde(default, with = "humantime_serde_opt")]
+    snapshot_interval: Option<StdDuration>,
 }
 
 /// Resolved settings of a server.
@@ -80,9 +133,47 @@ pub struct Settings {
     pub shutdown_grace: StdDuration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Scorer plugins.
+    pub plugins: PluginSettings,
+    /// Targets and limits of live subscriptions.
+    pub subscriptions: SubscriptionSettings,
+    /// Where and how accepted batches are made durable.
+    pub durability: DurabilitySettings,
+}
+
+/// Durability settings: the write-ahead log and snapshots.
+#[derive(Clone, Debug)]
+pub struct DurabilitySettings {
+    /// Directory of the log and snapshots; `None` keeps everything in memory
+    /// only (the library default, used by the demo and in-process tests).
+    pub data_dir: Option<PathBuf>,
+    /// When the log syncs its writes, which is what an ack promises.
+    pub fsync: FsyncPolicy,
+    /// How often the engine state is snapshotted and the log truncated
+    /// behind the previous snapshot.
+    pub snapshot_interval: StdDuration,
+    /// Truncate a log that is corrupt in the middle instead of refusing to
+    /// start.
+    pub repair_log: bool,
+}
+
+/// Where `rapportd` keeps its data unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "rapport-data";
+
+impl Default for DurabilitySettings {
+    fn default() -> Self {
+        DurabilitySettings {
+            data_dir: None,
+            fsync: FsyncPolicy::Always,
+            snapshot_interval: StdDuration::from_secs(300),
+            repair_log: false,
+        }
+    }
 }
 
 impl Default for Settings {
+    /// In-process defaults: in memory (no data directory). `rapportd` goes
+    /// through [`Settings::load`], which defaults to [`DEFAULT_DATA_DIR`].
     fn default() -> Self {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
@@ -90,6 +181,9 @@ impl Default for Settings {
             max_batch_events: 10_000,
             shutdown_grace: StdDuration::from_secs(10),
             log_format: LogFormat::Text,
+            plugins: PluginSettings::default(),
+            subscriptions: SubscriptionSettings::default(),
+            durability: DurabilitySettings::default(),
         }
     }
 }
@@ -115,6 +209,9 @@ impl Settings {
         if let Some(d) = pick(args.max_future_skew, file.max_future_skew) {
             engine.limits.max_future_skew = to_engine_duration(d, "max_future_skew")?;
         }
+        if let Some(d) = pick(args.dedup_window, file.dedup_window) {
+            engine.dedup_window = to_engine_duration(d, "dedup_window")?;
+        }
         if engine.fine_retention > engine.retention {
             bail!("fine_retention must not exceed retention");
         }
@@ -123,14 +220,116 @@ impl Settings {
         if max_batch_events == 0 {
             bail!("max_batch_events must be at least 1");
         }
+        let durability = durability(&args, &file)?;
         Ok(Settings {
+            durability,
             listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
             engine,
             max_batch_events,
             shutdown_grace: pick(args.shutdown_grace, file.shutdown_grace).unwrap_or(defaults.shutdown_grace),
             log_format: args.log_format.or(file.log_format).unwrap_or(defaults.log_format),
+            plugins: plugin_settings(&args, &file)?,
+            subscriptions: subscription_settings(&args, &file)?,
         })
     }
+}
+
+fn durability(args: &ServerArgs, file: &FileSettings) -> anyhow::Result<DurabilitySettings> {
+    let defaults = DurabilitySettings::default();
+    let in_memory = args.in_memory || (args.data_dir.is_none() && file.in_memory.unwrap_or(false));
+    let data_dir = match (in_memory, &args.data_dir, &file.data_dir) {
+        (true, _, _) => None,
+        (false, Some(dir), _) | (false, None, Some(dir)) => Some(dir.clone()),
+        (false, None, None) => Some(PathBuf::from(DEFAULT_DATA_DIR)),
+    };
+    let fsync = match (args.fsync, &file.fsync) {
+        (Some(policy), _) => policy,
+        (None, Some(text)) => {
+            parse_fsync(text).map_err(anyhow::Error::msg).context("fsync in the config file")?
+        }
+        (None, None) => defaults.fsync,
+    };
+    let snapshot_interval = args
+        .snapshot_interval
+        .map(Into::into)
+        .or(file.snapshot_interval)
+        .unwrap_or(defaults.snapshot_interval);
+    if snapshot_interval.is_zero() {
+        bail!("snapshot_interval must be positive");
+    }
+    Ok(DurabilitySettings { data_dir, fsync, snapshot_interval, repair_log: args.repair_log })
+}
+
+/// Parses `always`, `never` or `interval:<duration>` (humantime, e.g.
+/// `interval:10ms`).
+pub fn parse_fsync(text: &str) -> Result<FsyncPolicy, String> {
+    match text.trim() {
+        "always" => Ok(FsyncPolicy::Always),
+        "never" => Ok(FsyncPolicy::Never),
+        other => match other.strip_prefix("interval:") {
+            Some(d) => match humantime::parse_duration(d.trim()) {
+                Ok(d) if !d.is_zero() => Ok(FsyncPolicy::Interval(d)),
+                Ok(_) => Err("the fsync interval must be positive".to_owned()),
+                Err(e) => Err(format!("fsync interval {d:?}: {e}")),
+            },
+            None => Err(format!("fsync must be always, interval:<duration> or never, not {other:?}")),
+        },
+    }
+}
+
+fn subscription_settings(args: &ServerArgs, file: &FileSettings) -> anyhow::Result<SubscriptionSettings> {
+    let targets = if args.targets.is_empty() {
+        file.targets
+            .iter()
+            .map(|(metric, spec)| {
+                Ok((metric.clone(), spec.target().map_err(|e| anyhow::anyhow!("target {metric}: {e}"))?))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    } else {
+        args.targets
+            .iter()
+            .map(|t| Target::parse_flag(t).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let defaults = SubscriptionLimits::default();
+    let limits = SubscriptionLimits {
+        per_tenant: args
+            .max_subscriptions_per_tenant
+            .or(file.max_subscriptions_per_tenant)
+            .unwrap_or(defaults.per_tenant),
+        per_connection: args
+            .max_subscriptions_per_connection
+            .or(file.max_subscriptions_per_connection)
+            .unwrap_or(defaults.per_connection),
+    };
+    Ok(SubscriptionSettings { targets: Targets::new(targets), limits })
+}
+
+/// Scorer plugins: where they come from and when a failing one is disabled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// The plugin directory: its plugins load at start, and `LoadPlugin`
+    /// takes files from it only. `None`: no plugins.
+    pub dir: Option<PathBuf>,
+    /// Failing calls in a row after which a plugin is disabled.
+    pub failure_threshold: u32,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings { dir: None, failure_threshold: 100 }
+    }
+}
+
+fn plugin_settings(args: &ServerArgs, file: &FileSettings) -> anyhow::Result<PluginSettings> {
+    let failure_threshold = args
+        .plugin_failure_threshold
+        .or(file.plugin_failure_threshold)
+        .unwrap_or(PluginSettings::default().failure_threshold);
+    if failure_threshold == 0 {
+        bail!("plugin_failure_threshold must be at least 1");
+    }
+    Ok(PluginSettings { dir: args.plugin_dir.clone().or_else(|| file.plugin_dir.clone()), failure_threshold })
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileSettings> {
@@ -174,6 +373,33 @@ mod tests {
         assert_eq!(settings.max_batch_events, 7);
         assert_eq!(settings.engine.fine_retention, Duration::hours(6));
         Ok(())
+    }
+
+    #[test]
+    fn durability_defaults_to_a_data_dir_and_in_memory_wins() -> anyhow::Result<()> {
+        let settings = Settings::load(ServerArgs::default())?;
+        assert_eq!(settings.durability.data_dir, Some(PathBuf::from(DEFAULT_DATA_DIR)));
+        assert_eq!(settings.durability.fsync, FsyncPolicy::Always);
+        assert_eq!(settings.engine.dedup_window, Duration::hours(24));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(&path, "data_dir = \"/x\"\nfsync = \"interval:10ms\"\ndedup_window = \"2h\"\n")?;
+        let settings = Settings::load(ServerArgs { config: Some(path.clone()), ..ServerArgs::default() })?;
+        assert_eq!(settings.durability.data_dir, Some(PathBuf::from("/x")));
+        assert_eq!(settings.durability.fsync, FsyncPolicy::Interval(StdDuration::from_millis(10)));
+        assert_eq!(settings.engine.dedup_window, Duration::hours(2));
+        let args = ServerArgs { config: Some(path), in_memory: true, ..ServerArgs::default() };
+        assert_eq!(Settings::load(args)?.durability.data_dir, None);
+        assert!(Settings::default().durability.data_dir.is_none(), "library default stays in memory");
+        Ok(())
+    }
+
+    #[test]
+    fn fsync_policies_parse() {
+        assert_eq!(parse_fsync("never"), Ok(FsyncPolicy::Never));
+        assert_eq!(parse_fsync("interval:1s"), Ok(FsyncPolicy::Interval(StdDuration::from_secs(1))));
+        assert!(parse_fsync("sometimes").is_err());
+        assert!(parse_fsync("interval:0s").is_err());
     }
 
     #[test]

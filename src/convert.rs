@@ -18,6 +18,7 @@ pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
         Some(proto::event::Payload::SurveyResponse(survey)) => {
             engine::Payload::SurveyResponse(survey_response(survey))
         }
+        Some(proto::event::Payload::Custom(custom)) => engine::Payload::Custom(custom_event(custom)),
         None => {
             return Err(reject(
                 RejectionReason::MissingPayload,
@@ -47,6 +48,15 @@ fn survey_response(wire: proto::SurveyResponse) -> engine::SurveyResponse {
         scale: wire.scale.map(|s| engine::Scale::new(s.min, s.max)),
         comment: wire.comment,
     }
+}
+
+/// Map entries sorted by name, so the same event always reads the same.
+fn custom_event(wire: proto::CustomEvent) -> engine::CustomEvent {
+    let mut values: Vec<(String, f64)> = wire.values.into_iter().collect();
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut attributes: Vec<(String, String)> = wire.attributes.into_iter().collect();
+    attributes.sort();
+    engine::CustomEvent { type_name: wire.type_name, values, attributes }
 }
 
 fn reject(reason: RejectionReason, message: &str) -> Rejection {
@@ -154,6 +164,7 @@ pub fn query_response(metric: String, result: engine::QueryResult) -> proto::Que
             .map(|group| proto::Group {
                 labels: group.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
                 value: Some(metric_value(group.value)),
+                target: None,
                 points: group
                     .points
                     .into_iter()
@@ -184,18 +195,70 @@ fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
     }
 }
 
-/// The wire description of a metric.
+/// The wire description of a metric. Its `source` is "builtin" for the
+/// built-in scorers, else the name of the scorer, which for a plugin is the
+/// plugin's name.
 pub fn metric_descriptor(info: engine::MetricInfo) -> proto::MetricDescriptor {
+    let source = if is_builtin_scorer(&info.scorer) { "builtin".to_owned() } else { info.scorer };
+    describe_metric(info.spec, info.dimensions, source)
+}
+
+/// A metric description from its parts; `group_by` gets `*` (any event
+/// label) in front of the scorer's own dimensions.
+pub fn describe_metric(
+    spec: engine::MetricSpec,
+    dimensions: Vec<String>,
+    source: String,
+) -> proto::MetricDescriptor {
     let mut group_by = vec!["*".to_owned()];
-    group_by.extend(info.dimensions);
+    group_by.extend(dimensions);
     proto::MetricDescriptor {
-        name: info.spec.name,
-        description: info.spec.description,
-        unit: info.spec.unit,
-        min: info.spec.min,
-        max: info.spec.max,
+        name: spec.name,
+        description: spec.description,
+        unit: spec.unit,
+        min: spec.min,
+        max: spec.max,
         group_by,
-        source: "builtin".to_owned(),
+        source,
+    }
+}
+
+/// Whether `scorer` names one of `rapport_engine::scorers::builtin`.
+fn is_builtin_scorer(scorer: &str) -> bool {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            engine::scorers::builtin(&engine::SurveySettings::default())
+                .iter()
+                .map(|s| s.spec().name.clone())
+                .collect()
+        })
+        .iter()
+        .any(|name| name == scorer)
+}
+
+// === Plugins ===
+
+/// The wire status of a plugin.
+pub fn plugin_info(status: rapport_plugin_host::PluginStatus) -> proto::PluginInfo {
+    let state = match status.state {
+        rapport_plugin_host::PluginState::Loaded => proto::PluginState::Loaded,
+        rapport_plugin_host::PluginState::Disabled => proto::PluginState::Disabled,
+    };
+    proto::PluginInfo {
+        metrics: status
+            .metrics
+            .into_iter()
+            .map(|m| describe_metric(m.spec, m.group_by, status.name.clone()))
+            .collect(),
+        name: status.name,
+        version: status.version,
+        path: status.path.display().to_string(),
+        state: state.into(),
+        observe_errors: status.observe_errors,
+        evaluate_errors: status.evaluate_errors,
+        panics: status.panics,
+        last_error: status.last_error,
     }
 }
 

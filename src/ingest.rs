@@ -1,32 +1,56 @@
-//! The ingest path, as one straight line: decode, validate, (log), apply, ack.
+//! The ingest path, as one straight line: decode, validate, dedup, log,
+//! apply, ack.
 //!
 //! Both `Record` and every batch of the `Ingest` stream go through
 //! [`Ingestor::process`], so they accept, reject and count identically.
+//!
+//! **Invariants:** an event rejected by validation, or a duplicate, is never
+//! logged; a batch changes the engine only after the log acknowledged it;
+//! an `Ok` answer means durable under the fsync policy. A batch whose log
+//! append fails releases its dedup reservations and fails as a whole
+//! (`RESOURCE_EXHAUSTED` on a full disk, else `UNAVAILABLE`).
 
 use std::sync::Arc;
 
-use rapport_engine::{Engine, TenantId, Timestamp};
+use rapport_engine::{Engine, Event, TenantId, Timestamp};
 use tonic::Status;
 
 use crate::convert;
+use crate::durability::Durability;
 use crate::proto;
+use crate::status;
 
-/// Runs batches of wire events through the engine.
+/// Runs batches of wire events through the engine (and the log, when
+/// durable).
 pub struct Ingestor {
     engine: Arc<Engine>,
     max_batch_events: usize,
+    durability: Option<Arc<Durability>>,
 }
 
 impl Ingestor {
-    /// An ingestor feeding `engine`, refusing batches above `max_batch_events`.
+    /// An in-memory ingestor feeding `engine`, refusing batches above
+    /// `max_batch_events`.
     pub fn new(engine: Arc<Engine>, max_batch_events: usize) -> Self {
-        Ingestor { engine, max_batch_events }
+        Ingestor { engine, max_batch_events, durability: None }
     }
 
-    /// Processes one batch for `tenant` at `now`. Each invalid event is
-    /// rejected on its own with its index and reason; the rest are counted.
-    pub fn process(
-        &self,
+    /// The same, logging every accepted batch to `durability` before it is
+    /// applied (`None`: in memory only).
+    pub fn with_durability(mut self, durability: Option<Arc<Durability>>) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// Processes one batch for `tenant` arriving at `now`. Each invalid event
+    /// is rejected on its own with its index and reason, each duplicate
+    /// (same tenant and id inside the dedup window) is acknowledged but not
+    /// counted; the rest are logged and counted.
+    ///
+    /// The work runs in its own task, so a client that hangs up mid-batch
+    /// cannot leave it half done (reserved and logged but never applied).
+    pub async fn process(
+        self: &Arc<Self>,
         tenant: &TenantId,
         events: Vec<proto::Event>,
         now: Timestamp,
@@ -38,6 +62,20 @@ impl Ingestor {
                 self.max_batch_events
             )));
         }
+        let this = Arc::clone(self);
+        let tenant = tenant.clone();
+        tokio::spawn(async move { this.run(&tenant, events, now).await })
+            .await
+            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
+    }
+
+    async fn run(
+        &self,
+        tenant: &TenantId,
+        events: Vec<proto::Event>,
+        now: Timestamp,
+    ) -> Result<proto::BatchResult, Status> {
+        // Decode and validate each event on its own.
         let mut accepted = Vec::with_capacity(events.len());
         let mut rejections = Vec::new();
         for (index, wire) in events.into_iter().enumerate() {
@@ -50,7 +88,31 @@ impl Ingestor {
                 Err(rejection) => rejections.push(convert::rejection(index, rejection)),
             }
         }
-        let report = self.engine.apply(tenant, &accepted, now);
+
+        // Dedup: reserve the ids (atomically per id). A snapshot waits while
+        // any batch is between here and apply (see `durability`).
+        let _admitted = match &self.durability {
+            Some(durability) => Some(durability.admit().await),
+            None => None,
+        };
+        let fresh = self.engine.reserve_ids(tenant, &accepted, now);
+        let offered = accepted.len();
+        let counted: Vec<Event> =
+            accepted.into_iter().zip(fresh).filter_map(|(event, fresh)| fresh.then_some(event)).collect();
+        let duplicates = offered - counted.len();
+
+        // Log: durable before the aggregates change.
+        if let Some(durability) = &self.durability
+            && !counted.is_empty()
+            && let Err(error) = durability.log(tenant, now, &counted).await
+        {
+            self.engine.release_ids(tenant, &counted, now);
+            tracing::warn!(%error, events = counted.len(), "batch not logged; answered with an error");
+            return Err(status::from_log_error(error));
+        }
+
+        // Apply, then ack.
+        let report = self.engine.apply(tenant, &counted, now);
         for failure in report.failures {
             tracing::warn!(
                 scorer = %failure.scorer,
@@ -60,8 +122,8 @@ impl Ingestor {
             );
         }
         Ok(proto::BatchResult {
-            accepted: u32::try_from(accepted.len()).unwrap_or(u32::MAX),
-            duplicates: 0,
+            accepted: u32::try_from(counted.len()).unwrap_or(u32::MAX),
+            duplicates: u32::try_from(duplicates).unwrap_or(u32::MAX),
             rejections,
         })
     }

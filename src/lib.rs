@@ -11,10 +11,12 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod durability;
 pub mod ingest;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod subscribe;
 
 /// Generated from `proto/rapport/v1`, with proto3 JSON (serde) mappings.
 pub mod proto {

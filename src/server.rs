@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
-use rapport_engine::{Engine, scorers};
+use rapport_engine::Engine;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,10 +16,13 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::auth::tenant_layer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::durability::Durability;
 use crate::ingest::Ingestor;
 use crate::proto::ingest_service_server::IngestServiceServer;
 use crate::proto::metrics_service_server::MetricsServiceServer;
-use crate::service::{IngestApi, MetricsApi};
+use crate::proto::plugin_service_server::PluginServiceServer;
+use crate::service::{IngestApi, MetricsApi, PluginApi, Plugins};
+use crate::subscribe::{ChangeSignal, Hub};
 
 /// Largest message accepted: a batch of 10,000 events of about 1 KiB.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -43,15 +46,35 @@ pub async fn serve_with_clock(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Plugins load before the engine is built (and any log replayed), so
+    // their events count from the start.
+    let plugins = Arc::new(Plugins::start(&settings)?);
     let engine = Arc::new(
-        Engine::new(settings.engine.clone(), scorers::builtin(&settings.engine.surveys))
-            .context("building the metric engine")?,
+        Engine::new(settings.engine.clone(), plugins.scorers()).context("building the metric engine")?,
     );
-    let ingestor = Arc::new(Ingestor::new(Arc::clone(&engine), settings.max_batch_events));
+    // Durability: restore the snapshot and replay the log before serving.
+    let durability = match &settings.durability.data_dir {
+        Some(dir) => Some(Arc::new(
+            Durability::open(dir, &settings.durability, Arc::clone(&engine), Arc::clone(&clock)).await?,
+        )),
+        None => None,
+    };
+    let ingestor = Arc::new(
+        Ingestor::new(Arc::clone(&engine), settings.max_batch_events).with_durability(durability.clone()),
+    );
+    let changes = ChangeSignal::new();
+    let hub = Hub::new(
+        Arc::clone(&engine),
+        Arc::clone(&clock),
+        settings.subscriptions.targets.clone(),
+        settings.subscriptions.limits,
+        changes.clone(),
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IngestServiceServer<IngestApi>>().await;
     health.set_serving::<MetricsServiceServer<MetricsApi>>().await;
+    health.set_serving::<PluginServiceServer<PluginApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -59,6 +82,13 @@ pub async fn serve_with_clock(
         .context("building the reflection service")?;
 
     let evictor = tokio::spawn(evict_periodically(Arc::clone(&engine), Arc::clone(&clock)));
+    let (snapshot_stop, snapshot_stop_rx) = oneshot::channel::<()>();
+    let snapshotter = durability.as_ref().map(|durability| {
+        tokio::spawn(
+            Arc::clone(durability)
+                .snapshot_periodically(settings.durability.snapshot_interval, snapshot_stop_rx),
+        )
+    });
     let (grace_tx, grace_rx) = oneshot::channel::<()>();
     let grace = settings.shutdown_grace;
     let signal = async move {
@@ -73,11 +103,12 @@ pub async fn serve_with_clock(
         .layer(tenant_layer())
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(PluginServiceServer::new(PluginApi::new(plugins, Arc::clone(&engine))))
         .add_service(
-            IngestServiceServer::new(IngestApi::new(ingestor, Arc::clone(&clock)))
+            IngestServiceServer::new(IngestApi::new(ingestor, Arc::clone(&clock), changes))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(MetricsServiceServer::new(MetricsApi::new(engine, Arc::clone(&clock))));
+        .add_service(MetricsServiceServer::new(MetricsApi::new(engine, Arc::clone(&clock), hub)));
     let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
     tokio::pin!(serving);
 
@@ -91,6 +122,13 @@ pub async fn serve_with_clock(
         }
     };
     evictor.abort();
+    // The shutdown snapshot, so the next start replays little.
+    let _ = snapshot_stop.send(());
+    if let Some(snapshotter) = snapshotter
+        && let Err(error) = snapshotter.await
+    {
+        tracing::error!(%error, "snapshot task failed");
+    }
     result
 }
 

@@ -17,3 +17,52 @@ pub fn from_query_error(error: QueryError) -> Status {
         QueryError::Scorer(ScorerError::Failed(_)) => Status::internal(message),
     }
 }
+
+/// The status for a batch that could not be logged: nothing of it was
+/// acknowledged or counted. A full disk (or quota, or file-size limit) asks
+/// clients to back off; any other log failure to retry later.
+pub fn from_log_error(error: crate::durability::LogError) -> Status {
+    use crate::durability::LogError;
+    let message = format!("batch not accepted, nothing of it was counted: {error}");
+    match &error {
+        LogError::Store(store) if store.is_disk_full() => Status::resource_exhausted(message),
+        LogError::Store(_) => Status::unavailable(message),
+        LogError::Encode(_) => Status::internal(message),
+    }
+}
+
+/// The status for a plugin that could not be loaded, reloaded or unloaded.
+///
+/// A path outside the plugin directory is `PERMISSION_DENIED`: the request
+/// is well formed, but the server does not load code from anywhere else. A
+/// file that is not a plugin at all is `INVALID_ARGUMENT`; a plugin this
+/// server cannot run (another ABI version, bad metadata, a failing
+/// `create`) or an unusable plugin directory is `FAILED_PRECONDITION`.
+pub fn from_plugin_error(error: rapport_plugin_host::PluginError) -> Status {
+    use rapport_plugin_host::PluginError as E;
+    use std::io::ErrorKind;
+    let message = error.to_string();
+    match error {
+        E::OutsideDirectory { .. } => Status::permission_denied(message),
+        E::UnknownPlugin(_) => Status::not_found(message),
+        E::AlreadyLoaded(_) => Status::already_exists(message),
+        E::File { source, .. } => match source.kind() {
+            ErrorKind::NotFound => Status::not_found(message),
+            ErrorKind::PermissionDenied => Status::permission_denied(message),
+            ErrorKind::InvalidInput => Status::invalid_argument(message),
+            _ => Status::internal(message),
+        },
+        E::NotALibrary { .. } | E::NotAPlugin { .. } => Status::invalid_argument(message),
+        E::AbiVersion { .. }
+        | E::StructSize { .. }
+        | E::Create { .. }
+        | E::Metadata { .. }
+        | E::Directory { .. } => Status::failed_precondition(message),
+    }
+}
+
+/// The status for a plugin whose scorer the engine refused: its name or a
+/// metric name is already taken.
+pub fn from_registry_error(error: rapport_engine::RegistryError) -> Status {
+    Status::already_exists(error.to_string())
+}

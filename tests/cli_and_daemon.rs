@@ -71,7 +71,7 @@ async fn cli_ingests_csv_and_queries_json() {
 #[test]
 fn rapportd_serves_then_exits_cleanly_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rapportd"))
-        .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "2s"])
+        .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "2s", "--in-memory"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

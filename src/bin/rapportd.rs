@@ -1,6 +1,7 @@
 //! `rapportd`: the rapport server.
 //!
-//! Runs on embedded defaults with no arguments: 127.0.0.1:50051, in memory.
+//! Runs on embedded defaults with no arguments: 127.0.0.1:50051, data in
+//! `./rapport-data` (`--in-memory` keeps nothing on disk).
 
 use clap::Parser;
 use rapport::config::{LogFormat, ServerArgs, Settings};
@@ -17,9 +18,22 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(Cli::parse().server)?;
+    ignore_file_size_signal();
     init_tracing(settings.log_format);
     let listener = TcpListener::bind(settings.listen).await?;
     rapport::server::serve(settings, listener, shutdown_signal()).await
+}
+
+/// A file-size limit (`ulimit -f`) would kill the process with SIGXFSZ in the
+/// middle of a log write; ignored, the write fails with EFBIG instead and the
+/// batch is refused with `RESOURCE_EXHAUSTED`, like on a full disk.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of one signal to SIG_IGN before any other
+    // thread could rely on it; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }
 
 /// Logs filtered by `RUST_LOG` (default `info`).

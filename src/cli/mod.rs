@@ -6,6 +6,7 @@ mod events_file;
 mod ingest;
 mod query;
 mod render;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a metric live, refreshing in place, with a sparkline.
+    Watch(watch::WatchArgs),
     /// Start an in-process server, stream a synthetic month of feedback into
     /// it, and print the metrics.
     Demo(demo::DemoArgs),
@@ -81,6 +84,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Watch(args) => watch::run(&cli.addr, args).await,
         Command::Demo(args) => demo::run(args).await,
     }
 }

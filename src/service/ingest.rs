@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::ingest::Ingestor;
 use crate::proto;
 use crate::proto::ingest_service_server::IngestService;
+use crate::subscribe::ChangeSignal;
 
 /// Acks buffered per stream before the server waits for the client to read.
 const ACK_BUFFER: usize = 16;
@@ -21,12 +22,15 @@ const ACK_BUFFER: usize = 16;
 pub struct IngestApi {
     ingestor: Arc<Ingestor>,
     clock: Arc<dyn Clock>,
+    changes: ChangeSignal,
 }
 
 impl IngestApi {
-    /// A service feeding `ingestor`, stamping batches with `clock`.
-    pub fn new(ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>) -> Self {
-        IngestApi { ingestor, clock }
+    /// A service feeding `ingestor`, stamping batches with `clock`, and
+    /// signalling `changes` after each batch (live subscriptions wake on it;
+    /// signalling never waits).
+    pub fn new(ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>, changes: ChangeSignal) -> Self {
+        IngestApi { ingestor, clock, changes }
     }
 }
 
@@ -44,17 +48,21 @@ impl IngestService for IngestApi {
         let mut batches = request.into_inner();
         let ingestor = Arc::clone(&self.ingestor);
         let clock = Arc::clone(&self.clock);
+        let changes = self.changes.clone();
         let (acks, rx) = mpsc::channel(ACK_BUFFER);
         tokio::spawn(async move {
             loop {
                 let ack = match batches.message().await {
-                    Ok(Some(batch)) => ingestor.process(&tenant, batch.events, clock.now()).map(|result| {
-                        proto::IngestResponse { batch_id: batch.batch_id, result: Some(result) }
-                    }),
+                    Ok(Some(batch)) => {
+                        ingestor.process(&tenant, batch.events, clock.now()).await.map(|result| {
+                            proto::IngestResponse { batch_id: batch.batch_id, result: Some(result) }
+                        })
+                    }
                     Ok(None) => break,
                     Err(status) => Err(status),
                 };
                 let failed = ack.is_err();
+                changes.notify();
                 // A closed channel means the client went away: stop reading.
                 if acks.send(ack).await.is_err() || failed {
                     break;
@@ -69,7 +77,8 @@ impl IngestService for IngestApi {
         request: Request<proto::RecordRequest>,
     ) -> Result<Response<proto::RecordResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let result = self.ingestor.process(&tenant, request.into_inner().events, self.clock.now())?;
+        let result = self.ingestor.process(&tenant, request.into_inner().events, self.clock.now()).await?;
+        self.changes.notify();
         Ok(Response::new(proto::RecordResponse { result: Some(result) }))
     }
 }

@@ -2,9 +2,11 @@
 
 mod ingest;
 mod metrics;
+mod plugins;
 
 pub use ingest::IngestApi;
 pub use metrics::MetricsApi;
+pub use plugins::{PluginApi, Plugins};
 
 use rapport_engine::Timestamp;
 

@@ -23,8 +23,16 @@ impl TestServer {
     }
 
     pub async fn start_with(settings: Settings) -> TestServer {
+        Self::start_with_clock(settings, std::sync::Arc::new(rapport::clock::SystemClock)).await
+    }
+
+    /// A server whose clock the test controls.
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: std::sync::Arc<dyn rapport::clock::Clock>,
+    ) -> TestServer {
         let settings = Settings { listen: "127.0.0.1:0".parse().unwrap(), ..settings };
-        let server = RunningServer::start(settings).await.expect("server starts");
+        let server = RunningServer::start_with_clock(settings, clock).await.expect("server starts");
         let channel = Channel::from_shared(server.url()).unwrap().connect().await.expect("connects");
         TestServer { server, channel }
     }

@@ -15,6 +15,7 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ObservedValue};
+use crate::dedup::DedupIndex;
 use crate::event::{Event, Labels, TenantId};
 use crate::query::{GroupResult, Point, Query, QueryError, QueryResult, Window};
 use crate::registry::{Registry, RegistryError};
@@ -24,7 +25,7 @@ use crate::time::{Duration, TimeRange, Timestamp};
 use crate::validate::{EventLimits, Rejection, SurveySettings, validate};
 use crate::window::{self, Span};
 
-type Hasher = ahash::RandomState;
+pub(crate) type Hasher = ahash::RandomState;
 
 // === Configuration ===
 
@@ -45,6 +46,14 @@ pub struct EngineConfig {
     pub max_groups: usize,
     /// Most points one group's time series may have.
     pub max_points: usize,
+    /// How long, by arrival time, an event id is remembered so that the same
+    /// (tenant, id) is counted once.
+    #[serde(default = "default_dedup_window")]
+    pub dedup_window: Duration,
+}
+
+fn default_dedup_window() -> Duration {
+    Duration::hours(24)
 }
 
 impl Default for EngineConfig {
@@ -56,6 +65,7 @@ impl Default for EngineConfig {
             surveys: SurveySettings::default(),
             max_groups: 10_000,
             max_points: 10_000,
+            dedup_window: default_dedup_window(),
         }
     }
 }
@@ -63,18 +73,18 @@ impl Default for EngineConfig {
 // === State ===
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct ScopeKey {
-    tenant: TenantId,
-    scorer: Arc<str>,
+pub(crate) struct ScopeKey {
+    pub(crate) tenant: TenantId,
+    pub(crate) scorer: Arc<str>,
 }
 
 /// All series of one scorer for one tenant.
-struct Scope {
-    layout: Vec<AccumulatorKind>,
-    series: DashMap<Labels, Series, Hasher>,
+pub(crate) struct Scope {
+    pub(crate) layout: Vec<AccumulatorKind>,
+    pub(crate) series: DashMap<Labels, Series, Hasher>,
     /// Bumped after every batch that changed the scope, so readers (live
     /// subscriptions) can tell cheaply whether anything changed.
-    generation: AtomicU64,
+    pub(crate) generation: AtomicU64,
 }
 
 /// Per scorer, the events it failed on in one batch. The events themselves
@@ -111,16 +121,19 @@ pub struct MetricInfo {
 pub struct Engine {
     config: EngineConfig,
     registry: ArcSwap<Registry>,
-    scopes: DashMap<ScopeKey, Arc<Scope>, Hasher>,
+    pub(crate) scopes: DashMap<ScopeKey, Arc<Scope>, Hasher>,
+    /// Event ids seen inside the dedup window (see `dedup.rs`).
+    pub(crate) dedup: DedupIndex,
 }
 
 impl Engine {
     /// An engine with `scorers` (typically [`crate::scorers::builtin`]).
     pub fn new(config: EngineConfig, scorers: Vec<Arc<dyn Scorer>>) -> Result<Self, RegistryError> {
         Ok(Engine {
-            config,
             registry: ArcSwap::from_pointee(Registry::new(scorers)?),
             scopes: DashMap::with_hasher(Hasher::new()),
+            dedup: DedupIndex::new(config.dedup_window),
+            config,
         })
     }
 
@@ -156,6 +169,26 @@ impl Engine {
     /// its payload's rules. Nothing is recorded.
     pub fn validate(&self, event: &Event, now: Timestamp) -> Result<(), Rejection> {
         validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)
+    }
+
+    /// Idempotent ingest, step one: for each event in order, `true` if its
+    /// id was not accepted for `tenant` inside the dedup window before
+    /// `arrival` (nor earlier in `events`), and is now reserved; `false` for
+    /// a duplicate, which must not be applied. Atomic per id: of concurrent
+    /// callers with the same id exactly one gets `true`.
+    pub fn reserve_ids(&self, tenant: &TenantId, events: &[Event], arrival: Timestamp) -> Vec<bool> {
+        self.dedup.reserve(tenant, events.iter().map(|e| e.id.as_str()), arrival)
+    }
+
+    /// Undoes [`Engine::reserve_ids`] for `events` reserved at `arrival`,
+    /// when their batch could not be made durable.
+    pub fn release_ids(&self, tenant: &TenantId, events: &[Event], arrival: Timestamp) {
+        self.dedup.release(tenant, events.iter().map(|e| e.id.as_str()), arrival);
+    }
+
+    /// How many event ids the dedup index holds.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
     }
 
     /// Applies validated events of one tenant to every scorer that consumes
@@ -228,13 +261,15 @@ impl Engine {
     }
 
     /// Drops buckets past retention (and minute buckets past the fine
-    /// retention) and series left empty. Call periodically.
+    /// retention), series left empty, and dedup ids older than the dedup
+    /// window. Call periodically.
     pub fn evict(&self, now: Timestamp) {
         let horizon = now.minus(self.config.retention);
         let fine_floor = window::fine_floor(now, self.config.fine_retention);
         for scope in self.scopes.iter() {
             scope.series.retain(|_, series| !series.evict(horizon, fine_floor));
         }
+        self.dedup.evict(now);
     }
 
     // === Query ===

@@ -9,6 +9,7 @@
 //! protobuf: callers bring the clock (`now`) and the storage.
 
 mod accumulator;
+mod dedup;
 mod engine;
 mod event;
 mod query;
@@ -16,6 +17,7 @@ mod registry;
 mod scorer;
 pub mod scorers;
 mod series;
+mod snapshot;
 pub mod stats;
 mod time;
 mod topk;
@@ -28,6 +30,7 @@ pub use event::{CustomEvent, Event, Labels, Payload, Scale, SurveyKind, SurveyRe
 pub use query::{GroupResult, LabelFilter, Point, Query, QueryError, QueryResult, Window};
 pub use registry::RegistryError;
 pub use scorer::{Interval, MetricSpec, MetricValue, Observations, Scorer, ScorerError, ScorerSpec};
+pub use snapshot::{EngineState, SnapshotError};
 pub use time::{Duration, Resolution, TimeRange, Timestamp};
 pub use topk::{Counter, SpaceSaving};
 pub use validate::{EventLimits, Rejection, RejectionReason, SurveySettings, resolve_scale};

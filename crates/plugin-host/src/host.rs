@@ -173,6 +173,15 @@ impl PluginHost {
         Ok(plugin)
     }
 
+    /// Puts `plugin` back under its name, replacing the instance loaded
+    /// under it if any: rolls back a [`reload`](Self::reload) whose new
+    /// version the caller (the engine) refused.
+    pub fn restore(&self, plugin: Arc<PluginScorer>) {
+        let name = plugin.spec().name.clone();
+        tracing::info!(plugin = %name, version = %plugin.spec().version, "plugin restored");
+        self.plugins().insert(name, plugin);
+    }
+
     /// Plugin `name`, if loaded.
     pub fn get(&self, name: &str) -> Option<Arc<PluginScorer>> {
         self.plugins().get(name).cloned()
