@@ -1,6 +1,7 @@
 //! The `rapport` command-line client: ingest files, query, list metrics, and
 //! a self-contained demo.
 
+mod bench;
 mod demo;
 mod events_file;
 mod ingest;
@@ -54,6 +55,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Load generators over real gRPC (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// Show a metric live, refreshing in place, with a sparkline.
     Watch(watch::WatchArgs),
     /// Start an in-process server, stream a synthetic month of feedback into
@@ -84,6 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Bench(args) => bench::run(args).await,
         Command::Watch(args) => watch::run(&cli.addr, args).await,
         Command::Demo(args) => demo::run(args).await,
     }

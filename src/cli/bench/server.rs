@@ -1,0 +1,63 @@
+//! A `rapportd` child process for benchmarks.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+/// A running `rapportd`, killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts `binary` in memory on a free loopback port, with `extra` flags.
+    pub fn start(binary: &Path, extra: &[&str]) -> anyhow::Result<ServerProcess> {
+        let mut child = Command::new(binary)
+            .args(["--listen", "127.0.0.1:0", "--in-memory"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            for line in lines.by_ref() {
+                if let Some(rest) = line.split("addr=Some(").nth(1) {
+                    let _ = tx.send(rest.split(')').next().map(str::to_owned));
+                    break;
+                }
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).ok().flatten();
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            bail!("{} did not report its address", binary.display());
+        };
+        Ok(ServerProcess { child, url: format!("http://{addr}") })
+    }
+
+    /// Resident memory of the server process, in bytes (Linux `/proc`).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
