@@ -403,6 +403,24 @@ mod tests {
     }
 
     #[test]
+    fn plugin_dir_defaults_to_none_and_flags_win_over_the_file() -> anyhow::Result<()> {
+        assert_eq!(Settings::load(ServerArgs::default())?.plugins, PluginSettings::default());
+        assert_eq!(PluginSettings::default().dir, None);
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(&path, "plugin_dir = \"/from-file\"\nplugin_failure_threshold = 5\n")?;
+        let settings = Settings::load(ServerArgs { config: Some(path.clone()), ..ServerArgs::default() })?;
+        assert_eq!(settings.plugins.dir, Some(PathBuf::from("/from-file")));
+        assert_eq!(settings.plugins.failure_threshold, 5);
+        let args =
+            ServerArgs { config: Some(path), plugin_dir: Some("/flag".into()), ..ServerArgs::default() };
+        assert_eq!(Settings::load(args)?.plugins.dir, Some(PathBuf::from("/flag")));
+        let zero = ServerArgs { plugin_failure_threshold: Some(0), ..ServerArgs::default() };
+        assert!(Settings::load(zero).is_err());
+        Ok(())
+    }
+
+    #[test]
     fn unknown_file_keys_are_an_error() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("rapport.toml");

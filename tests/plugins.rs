@@ -520,3 +520,39 @@ async fn a_missing_plugin_directory_stops_the_server_from_starting() {
     let error = server.stop().await.expect_err("refuses to start");
     assert!(format!("{error:#}").contains("plugin directory"), "{error:#}");
 }
+
+#[tokio::test]
+async fn custom_events_are_validated_and_the_readme_json_line_parses() {
+    let server = TestServer::start().await;
+    // Accepted with no plugin consuming them; a bad one is rejected alone.
+    let result = server
+        .record(vec![
+            custom("ok", "interaction", &[("handle_seconds", 10.0)], &[("agent", "ana")]),
+            custom("no-type", "", &[], &[]),
+            custom("nan", "interaction", &[("handle_seconds", f64::NAN)], &[]),
+            custom("bad-key", "interaction", &[], &[("not a key", "x")]),
+        ])
+        .await;
+    assert_eq!(result.accepted, 1);
+    let reasons: Vec<(u32, i32)> = result.rejections.iter().map(|r| (r.index, r.reason)).collect();
+    assert_eq!(
+        reasons,
+        [
+            (1, i32::from(proto::RejectionReason::MissingField)),
+            (2, i32::from(proto::RejectionReason::MissingField)),
+            (3, i32::from(proto::RejectionReason::InvalidLabel)),
+        ]
+    );
+
+    let line = r#"{"id":"i1","time":"2026-11-01T10:00:00Z","custom":{"type_name":"interaction","values":{"handle_seconds":300},"attributes":{"agent":"ana","team":"eu"}}}"#;
+    let wire: proto::Event = serde_json::from_str(line).unwrap();
+    let event = rapport::convert::event(wire).unwrap();
+    let custom = event.payload.as_custom().expect("custom payload");
+    assert_eq!(custom.type_name, "interaction");
+    assert_eq!(custom.values, [("handle_seconds".to_owned(), 300.0)]);
+    assert_eq!(
+        custom.attributes,
+        [("agent".to_owned(), "ana".to_owned()), ("team".to_owned(), "eu".to_owned())],
+        "sorted by key"
+    );
+}

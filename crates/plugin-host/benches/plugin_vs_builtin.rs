@@ -5,7 +5,7 @@
 //! build) behind the host's adapter. Both are measured through
 //! `Engine::apply` (the real ingest path: series labels, buckets,
 //! accumulators) and through `Scorer::observe` alone (the boundary cost).
-//! The figures and their ratio go in BENCHMARKS.md.
+//! The figures and their ratio go in the workspace's BENCHMARKS.md.
 
 #![allow(missing_docs, reason = "criterion's macros generate undocumented items")]
 #![allow(clippy::panic, reason = "a benchmark that cannot set up fails loudly")]
