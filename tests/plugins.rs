@@ -556,3 +556,89 @@ async fn custom_events_are_validated_and_the_readme_json_line_parses() {
         "sorted by key"
     );
 }
+
+/// The test plugin `csat_plugin` (metric `csat_plugin`), or a build of it
+/// whose metric is named `nps`, which the built-in NPS scorer owns.
+fn compile_csat_plugin(out: &Path, clashing: bool) {
+    let source = std::fs::read_to_string(host_test_c("csat.c")).unwrap();
+    let source = if clashing {
+        let declared = r#"{RP_STR("csat_plugin"), RP_STR("CSAT computed"#;
+        assert!(source.contains(declared), "csat.c changed; update this test");
+        source.replace(declared, r#"{RP_STR("nps"), RP_STR("CSAT computed"#)
+    } else {
+        source
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("csat.c");
+    std::fs::write(&file, source).unwrap();
+    compile_c(&file, out, &[]);
+}
+
+#[tokio::test]
+async fn a_plugin_whose_metric_clashes_is_skipped_at_start_refused_on_load_and_rolled_back_on_reload() {
+    let dir = plugin_dir(&[]);
+    compile_csat_plugin(&dir.path().join(library_name("clash")), true);
+    let server = server_with(dir.path(), 100).await;
+    assert!(list_plugins(&server).await.is_empty(), "skipped at start");
+    server.record(vec![nps("n1", 10)]).await;
+    close(overall(&server, "nps").await.value, 100.0);
+
+    let refused = load(&server, &library_name("clash")).await.expect_err("clash");
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+    assert!(refused.message().contains("nps"), "{}", refused.message());
+    assert!(list_plugins(&server).await.is_empty(), "rolled back");
+
+    // The good build loads under the same plugin name: the refused one left
+    // nothing behind.
+    let file = library_name("csat_plugin");
+    compile_csat_plugin(&dir.path().join(&file), false);
+    assert_eq!(load(&server, &file).await.expect("load").name, "csat_plugin");
+
+    // A new build that clashes is refused on reload; the old one keeps
+    // running and answering.
+    let fresh = dir.path().join("fresh.tmp");
+    compile_csat_plugin(&fresh, true);
+    std::fs::rename(&fresh, dir.path().join(&file)).unwrap();
+    let refused = plugins(&server)
+        .reload_plugin(proto::ReloadPluginRequest { name: "csat_plugin".into() })
+        .await
+        .expect_err("clash");
+    assert_eq!(refused.code(), Code::AlreadyExists, "{refused:?}");
+    let listed = list_plugins(&server).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].metrics.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["csat_plugin"]);
+    server.record(vec![survey("c1", K::Csat, Some(5), None, &[], 10)]).await;
+    close(overall(&server, "csat_plugin").await.value, 100.0);
+    close(overall(&server, "nps").await.value, 100.0);
+}
+
+#[tokio::test]
+async fn plugin_counts_survive_a_restart_through_the_log_and_the_shutdown_snapshot() {
+    let plugins_dir = plugin_dir(&["rapport_workforce"]);
+    let data = tempfile::tempdir().unwrap();
+    let settings = || Settings {
+        plugins: PluginSettings { dir: Some(plugins_dir.path().to_owned()), failure_threshold: 100 },
+        durability: rapport::config::DurabilitySettings {
+            data_dir: Some(data.path().to_owned()),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let server = TestServer::start_with(settings()).await;
+    assert_eq!(server.record(workforce_events()).await.accepted, 10);
+    close(value(&server, "average_handle_time", "team", "eu").await, 750.0);
+    server.server.stop().await.unwrap();
+
+    // The plugin loads before the state is restored and the log replayed.
+    let server = TestServer::start_with(settings()).await;
+    let aht = group_value(&grouped(&server, "average_handle_time", "team").await, &[("team", "eu")]);
+    close(aht.value, 750.0);
+    assert_eq!(aht.count, 4);
+    close(value(&server, "contacts_per_hour", "agent", "ana").await, 1.5);
+    // A retried batch still counts once.
+    assert_eq!(server.record(workforce_events()).await.accepted, 0);
+    assert_eq!(
+        group_value(&grouped(&server, "average_handle_time", "team").await, &[("team", "eu")]).count,
+        4
+    );
+}
