@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 async fn health_reports_serving_for_each_service() {
     let server = TestServer::start().await;
     let mut health = HealthClient::new(server.channel.clone());
-    for service in ["rapport.v1.IngestService", "rapport.v1.MetricsService", ""] {
+    for service in ["rapport.v1.IngestService", "rapport.v1.MetricsService", "rapport.v1.PluginService", ""] {
         let status =
             health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status();
         assert_eq!(status, ServingStatus::Serving, "{service:?}");
@@ -37,7 +37,12 @@ async fn reflection_lists_the_rapport_services() {
         panic!("expected a service list, got {response:?}");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for wanted in ["rapport.v1.IngestService", "rapport.v1.MetricsService", "grpc.health.v1.Health"] {
+    for wanted in [
+        "rapport.v1.IngestService",
+        "rapport.v1.MetricsService",
+        "rapport.v1.PluginService",
+        "grpc.health.v1.Health",
+    ] {
         assert!(names.iter().any(|n| n == wanted), "{wanted} missing from {names:?}");
     }
 }

@@ -642,3 +642,33 @@ async fn plugin_counts_survive_a_restart_through_the_log_and_the_shutdown_snapsh
         4
     );
 }
+
+#[tokio::test]
+async fn a_plugin_metric_streams_over_subscribe_like_a_builtin() {
+    let dir = plugin_dir(&["rapport_workforce"]);
+    let server = server_with(dir.path(), 100).await;
+    server.record(vec![interaction("i1", "ana", 300.0, None, None)]).await;
+    let request = proto::SubscribeRequest {
+        query: Some(query("average_handle_time", HOUR)),
+        min_interval: Some(pbjson_types::Duration { seconds: 0, nanos: 50_000_000 }),
+        heartbeat_interval: Some(pbjson_types::Duration { seconds: 10, nanos: 0 }),
+    };
+    let mut stream = server.metrics().subscribe(request).await.unwrap().into_inner();
+    let mut next_value = async || loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(5), stream.message())
+            .await
+            .expect("a message within 5s")
+            .unwrap()
+            .unwrap();
+        if let Some(proto::subscribe_response::Kind::Update(update)) = message.kind {
+            return group_value(&update, &[]);
+        }
+    };
+    let first = next_value().await;
+    close(first.value, 300.0);
+    server.record(vec![interaction("i2", "ana", 900.0, None, None)]).await;
+    // (300 + 900) / 2.
+    let second = next_value().await;
+    close(second.value, 600.0);
+    assert_eq!(second.count, 2);
+}
