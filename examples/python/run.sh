@@ -19,7 +19,7 @@ python3 -m venv "$work/venv"
   --python_out="$work" --grpc_python_out="$work" "$root"/proto/rapport/v1/*.proto
 
 port=$("$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$rapportd" --listen "127.0.0.1:$port" >"$work/server.log" 2>&1 &
+"$rapportd" --listen "127.0.0.1:$port" --in-memory >"$work/server.log" 2>&1 &
 server_pid=$!
 PYTHONPATH="$work" "$work/venv/bin/python" "$root/examples/python/client.py" "127.0.0.1:$port" || {
   echo "--- server log"; cat "$work/server.log"; exit 1;
