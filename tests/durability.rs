@@ -295,6 +295,36 @@ async fn acked_events_survive_sigkill_at_random_points_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_id_counts_once_within_a_batch_and_across_concurrent_batches() {
+    let server = TestServer::start().await;
+    let first = nps_event("same");
+    let result = server.record(vec![first.clone(), nps_event("other"), first.clone()]).await;
+    assert_eq!((result.accepted, result.duplicates), (2, 1));
+    // Ten concurrent batches carrying the same ids: each id counts once.
+    let batches: Vec<_> = (0..10)
+        .map(|_| {
+            let mut client = server.ingest();
+            tokio::spawn(async move {
+                let events = batch("race", 100);
+                client.record(proto::RecordRequest { events }).await.unwrap().into_inner().result.unwrap()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for batch in batches {
+        let result = batch.await.unwrap();
+        assert_eq!(result.accepted + result.duplicates, 100);
+        accepted += result.accepted;
+    }
+    assert_eq!(accepted, 100);
+    let mut expected = batch("race", 100);
+    expected.extend([first, nps_event("other")]);
+    let response = server.query(query("nps", DAY)).await.unwrap();
+    let value = response.groups[0].value.clone().unwrap();
+    assert_nps((value.count, value.value), expected_nps(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), &[]);

@@ -201,6 +201,21 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_reservations_of_the_same_ids_succeed_once_each() {
+        let index = DedupIndex::new(Duration::hours(24));
+        let t = Timestamp(10 * HOUR_MILLIS);
+        let ids: Vec<String> = (0..2_000).map(|i| format!("id-{i}")).collect();
+        let won: usize = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| index.reserve(&tenant(), ids.iter().map(String::as_str), t)))
+                .collect();
+            workers.into_iter().map(|w| w.join().map_or(0, |r| r.into_iter().filter(|&b| b).count())).sum()
+        });
+        assert_eq!(won, ids.len());
+        assert_eq!(index.len(), ids.len());
+    }
+
+    #[test]
     fn ids_expire_with_the_window_and_released_ids_are_free_again() {
         let index = DedupIndex::new(Duration::hours(24));
         let t = Timestamp(100 * HOUR_MILLIS + 5);
