@@ -268,3 +268,17 @@ async fn unknown_metric_is_refused_before_streaming() {
     let too_fast = server.metrics().subscribe(request("nps", DAY, 1, 1000)).await.unwrap_err();
     assert_eq!(too_fast.code(), tonic::Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn a_question_that_becomes_unanswerable_ends_the_stream_with_its_reason() {
+    let server = TestServer::start().await;
+    server.record(vec![survey("c7", K::Ces, Some(6), Some((1, 7)), &[], 5)]).await;
+    let mut stream = open(&server, request("ces", DAY, 50, 10_000)).await;
+    let (_, first) = next_update(&mut stream).await;
+    assert_close(only(&first).value.unwrap(), 6.0);
+    // A 1..5 answer now shares the window: CES over mixed scales is refused.
+    server.record(vec![survey("c5", K::Ces, Some(4), Some((1, 5)), &[], 5)]).await;
+    let error = tokio::time::timeout(Duration::from_secs(5), stream.message()).await.unwrap().unwrap_err();
+    assert_eq!(error.code(), tonic::Code::FailedPrecondition);
+    assert!(error.message().contains("1..7 and 1..5"), "{}", error.message());
+}

@@ -56,17 +56,17 @@ impl Feed {
 
             let now = self.hub.clock.now();
             let generation = self.hub.engine.generation(&self.tenant, &self.query.metric).unwrap_or(0);
-            let Ok(window) = self.hub.engine.window_of(self.query.window, now) else { return };
+            let window = match self.hub.engine.window_of(self.query.window, now) {
+                Ok(window) => window,
+                Err(error) => return self.fail(status::from_query_error(error)),
+            };
             if seen == Some((generation, window)) {
                 continue;
             }
             seen = Some((generation, window));
             let mut response = match self.hub.engine.query(&self.tenant, &self.query, now) {
                 Ok(result) => convert::query_response(self.query.metric.clone(), result),
-                Err(error) => {
-                    self.out.send_replace(Some(Err(status::from_query_error(error))));
-                    return;
-                }
+                Err(error) => return self.fail(status::from_query_error(error)),
             };
             self.hub.targets().annotate(&mut response);
             if last.as_ref() == Some(&response.groups) {
@@ -78,6 +78,14 @@ impl Feed {
             self.out.send_replace(Some(Ok(Arc::new(Published { sequence, response }))));
             next_allowed = Instant::now() + self.min_interval;
         }
+    }
+}
+
+impl Feed {
+    /// Ends the feed: subscribers get `status` and the stream closes.
+    fn fail(&self, status: tonic::Status) {
+        self.hub.forget(&self.key, &self.out);
+        self.out.send_replace(Some(Err(status)));
     }
 }
 

@@ -220,6 +220,15 @@ impl Hub {
         Ok(Permit { hub: Arc::clone(self), tenant: tenant.clone(), connection })
     }
 
+    /// Removes a feed that ended on an error, so a later subscriber to the
+    /// same question starts afresh instead of joining a dead feed.
+    fn forget(&self, key: &FeedKey, sender: &Arc<watch::Sender<FeedState>>) {
+        let mut feeds = self.feeds.lock();
+        if feeds.get(key).is_some_and(|current| Arc::ptr_eq(current, sender)) {
+            feeds.remove(key);
+        }
+    }
+
     /// Removes a feed whose last subscriber left. Under the same lock as
     /// `subscribe`, so no subscriber can join a feed that is stopping.
     fn retire(&self, key: &FeedKey, sender: &Arc<watch::Sender<FeedState>>) -> bool {
