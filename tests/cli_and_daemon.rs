@@ -103,3 +103,46 @@ fn rapportd_serves_then_exits_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "rapportd exited with {status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_prints_the_live_value_as_it_changes() {
+    let server = TestServer::start().await;
+    server.record(vec![survey("p", rapport::proto::SurveyKind::Nps, Some(10), None, &[], 5)]).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rapport"))
+        .args(["--addr", &server.server.url(), "watch", "nps", "--window", "1d", "--interval", "100ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runs rapport watch");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = Vec::new();
+        while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            let found = line.contains(needle);
+            seen.push(line);
+            if found {
+                return seen;
+            }
+        }
+        panic!("{needle:?} never printed; got {seen:?}");
+    };
+    // First answer: one promoter, NPS 100.
+    let first = wait_for("update #1");
+    assert!(first.iter().any(|l| l.contains("│ 100 ")), "{first:?}");
+    // A detractor arrives: the display refreshes to NPS 0.
+    server.record(vec![survey("d", rapport::proto::SurveyKind::Nps, Some(0), None, &[], 5)]).await;
+    let second = wait_for("update #2");
+    assert!(second.iter().any(|l| l.contains("│ 0 ")), "{second:?}");
+    assert!(second.iter().any(|l| l.contains("all") && (l.contains('█') || l.contains('▁'))), "{second:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
