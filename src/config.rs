@@ -59,9 +59,10 @@ pub struct ServerArgs {
     #[arg(long, env = "RAPPORT_MAX_SUBSCRIPTIONS_PER_CONNECTION")]
     pub max_subscriptions_per_connection: Option<usize>,
     /// Directory of the write-ahead log and snapshots [default: rapport-data].
-    #[arg(long, env = "RAPPORT_DATA_DIR", conflicts_with = "in_memory")]
+    #[arg(long, env = "RAPPORT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Keep nothing on disk: a restart starts empty.
+    /// Keep nothing on disk (wins over a data directory): a restart starts
+    /// empty.
     #[arg(long, env = "RAPPORT_IN_MEMORY")]
     pub in_memory: bool,
     /// When the log syncs: always, interval:<duration> or never [default: always].
@@ -236,6 +237,8 @@ impl Settings {
 
 fn durability(args: &ServerArgs, file: &FileSettings) -> anyhow::Result<DurabilitySettings> {
     let defaults = DurabilitySettings::default();
+    // `--in-memory` wins over any data directory; the file's `in_memory`
+    // yields to a `--data-dir` flag.
     let in_memory = args.in_memory || (args.data_dir.is_none() && file.in_memory.unwrap_or(false));
     let data_dir = match (in_memory, &args.data_dir, &file.data_dir) {
         (true, _, _) => None,
