@@ -197,7 +197,8 @@ impl Ledger {
     }
 }
 
-/// Streams batches from several tasks until the server goes away or `stop`.
+/// Streams batches from several tasks until the server goes away or `stop`:
+/// one task over an `Ingest` stream, the others with `Record` calls.
 async fn stream_until_killed(
     client: Client,
     round: usize,
@@ -208,11 +209,15 @@ async fn stream_until_killed(
     for task in 0..4 {
         let (client, ledger, stop) = (client.clone(), Arc::clone(&ledger), Arc::clone(&stop));
         tasks.push(tokio::spawn(async move {
+            let prefix = |b: usize| format!("r{round}-t{task}-b{b}");
+            if task == 0 {
+                return ingest_stream(client, prefix, ledger, stop).await;
+            }
             for b in 0.. {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
-                let events = batch(&format!("r{round}-t{task}-b{b}"), 50);
+                let events = batch(&prefix(b), 50);
                 let acked = client.record(events.clone()).await.map(|r| r.accepted == 50);
                 let done = acked.is_err();
                 ledger.lock().unwrap().batches.push((events, acked.unwrap_or(false)));
@@ -224,6 +229,43 @@ async fn stream_until_killed(
     }
     for task in tasks {
         task.await.unwrap();
+    }
+}
+
+/// Sends batches over one `Ingest` stream, each after the previous ack.
+async fn ingest_stream(
+    client: Client,
+    prefix: impl Fn(usize) -> String,
+    ledger: Arc<Mutex<Ledger>>,
+    stop: Arc<AtomicBool>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let mut ingest = IngestServiceClient::new(client.channel.clone());
+    let Ok(acks) = ingest.ingest(tokio_stream::wrappers::ReceiverStream::new(rx)).await else {
+        return;
+    };
+    let mut acks = acks.into_inner();
+    for b in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let events = batch(&prefix(b), 50);
+        let request = proto::IngestRequest { batch_id: b.to_string(), events: events.clone() };
+        let acked = match tx.send(request).await {
+            Ok(()) => acks.message().await,
+            Err(_) => Ok(None),
+        };
+        let acked = match acked {
+            Ok(Some(response)) => {
+                assert_eq!(response.batch_id, b.to_string());
+                response.result.is_some_and(|r| r.accepted == 50)
+            }
+            _ => false,
+        };
+        ledger.lock().unwrap().batches.push((events, acked));
+        if !acked {
+            return;
+        }
     }
 }
 
@@ -242,12 +284,15 @@ async fn acked_events_survive_sigkill_at_random_points_exactly_once() {
         let client = daemon.client().await;
 
         // Every acknowledged event is there; an unacknowledged one may be.
-        let (acked, sent) = {
+        let (acked, sent, streamed) = {
             let ledger = ledger.lock().unwrap();
-            (ledger.events(true), ledger.events(true) + ledger.events(false))
+            let streamed = ledger.batches.iter().filter(|(b, a)| *a && b[0].id.contains("-t0-")).count();
+            (ledger.events(true), ledger.events(true) + ledger.events(false), streamed)
         };
         let (count, _) = client.nps().await;
-        eprintln!("round {round}: {count} counted after restart, {acked} acked, {sent} sent");
+        eprintln!(
+            "round {round}: {count} counted after restart, {acked} acked ({streamed} batches over Ingest), {sent} sent"
+        );
         assert!(
             acked as u64 <= count && count <= sent as u64,
             "round {round}: {count} counted, {acked} acked, {sent} sent\n{}",
