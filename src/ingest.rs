@@ -128,3 +128,55 @@ impl Ingestor {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, SystemClock};
+    use rapport_engine::{EngineConfig, scorers};
+    use rapport_store::{FaultInjector, StoreOptions};
+    use tonic::Code;
+
+    fn nps(id: &str, time: Timestamp) -> proto::Event {
+        proto::Event {
+            id: id.to_owned(),
+            account_id: "acct".to_owned(),
+            time: Some(convert::to_timestamp(time)),
+            labels: Default::default(),
+            payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
+                kind: proto::SurveyKind::Nps.into(),
+                score: Some(9),
+                scale: None,
+                comment: String::new(),
+            })),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_append_counts_nothing_frees_the_ids_and_is_never_acked() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let config = EngineConfig::default();
+        let engine = Arc::new(Engine::new(config.clone(), scorers::builtin(&config.surveys))?);
+        let faults = FaultInjector::new();
+        let options = StoreOptions { faults: Some(faults.clone()), ..StoreOptions::default() };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let durability = Arc::new(
+            Durability::open_with(dir.path(), options, Arc::clone(&engine), Arc::clone(&clock)).await?,
+        );
+        let ingestor = Arc::new(Ingestor::new(Arc::clone(&engine), 100).with_durability(Some(durability)));
+        let tenant = TenantId::default();
+        let now = clock.now();
+        let batch = vec![nps("a", now), nps("b", now)];
+
+        faults.fail_writes(1);
+        let refused = ingestor.process(&tenant, batch.clone(), now).await.err().map(|s| s.code());
+        assert_eq!(refused, Some(Code::ResourceExhausted), "a full disk asks clients to back off");
+        assert_eq!(engine.dedup_len(), 0, "reservations released");
+
+        let retried = ingestor.process(&tenant, batch.clone(), now).await?;
+        assert_eq!((retried.accepted, retried.duplicates), (2, 0), "the retry counts them");
+        let again = ingestor.process(&tenant, batch, now).await?;
+        assert_eq!((again.accepted, again.duplicates), (0, 2));
+        Ok(())
+    }
+}

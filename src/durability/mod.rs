@@ -70,6 +70,17 @@ impl Durability {
     ) -> anyhow::Result<Durability> {
         let options =
             StoreOptions { fsync: settings.fsync, repair: settings.repair_log, ..StoreOptions::default() };
+        Self::open_with(dir, options, engine, clock).await
+    }
+
+    /// [`Durability::open`] with the store's options given whole (tests
+    /// inject faults this way).
+    pub async fn open_with(
+        dir: &Path,
+        options: StoreOptions,
+        engine: Arc<Engine>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Durability> {
         let dir = dir.to_path_buf();
         let replay_engine = Arc::clone(&engine);
         let (store, snapshot_lsn) =
