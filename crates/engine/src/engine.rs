@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountBook;
 use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ObservedValue};
 use crate::dedup::DedupIndex;
 use crate::event::{Event, Labels, TenantId};
@@ -124,6 +125,8 @@ pub struct Engine {
     pub(crate) scopes: DashMap<ScopeKey, Arc<Scope>, Hasher>,
     /// Event ids seen inside the dedup window (see `dedup.rs`).
     pub(crate) dedup: DedupIndex,
+    /// One record per (tenant, account) for lifecycle metrics (see `accounts/`).
+    pub(crate) accounts: AccountBook,
 }
 
 impl Engine {
@@ -133,6 +136,7 @@ impl Engine {
             registry: ArcSwap::from_pointee(Registry::new(scorers)?),
             scopes: DashMap::with_hasher(Hasher::new()),
             dedup: DedupIndex::new(config.dedup_window),
+            accounts: AccountBook::default(),
             config,
         })
     }

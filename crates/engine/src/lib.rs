@@ -8,6 +8,7 @@
 //! This crate does no I/O, spawns no threads and knows nothing of gRPC or
 //! protobuf: callers bring the clock (`now`) and the storage.
 
+mod accounts;
 mod accumulator;
 mod dedup;
 mod engine;
@@ -24,6 +25,11 @@ mod topk;
 mod validate;
 mod window;
 
+pub use accounts::{
+    AccountPayload, AccountRecord, AccountsState, Activation, Currency, Durations, Inactive, InactiveAccount,
+    MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange, TimeToValue, Usage,
+    account_retention, activation, inactive_after_activation, retention, time_to_value,
+};
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};
 pub use event::{CustomEvent, Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
@@ -33,4 +39,6 @@ pub use scorer::{Interval, MetricSpec, MetricValue, Observations, Scorer, Scorer
 pub use snapshot::{EngineState, SnapshotError};
 pub use time::{Duration, Resolution, TimeRange, Timestamp};
 pub use topk::{Counter, SpaceSaving};
-pub use validate::{EventLimits, Rejection, RejectionReason, SurveySettings, resolve_scale};
+pub use validate::{
+    EventLimits, Rejection, RejectionReason, SurveySettings, resolve_scale, validate_account,
+};

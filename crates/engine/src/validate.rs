@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountPayload;
 use crate::event::{CustomEvent, Event, Payload, Scale, SurveyKind, SurveyResponse};
 use crate::time::{Duration, Timestamp};
 
@@ -248,6 +249,87 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     Ok(())
 }
 
+/// Account events: an `account_id` (1 to `max_id_len` bytes) and the
+/// payload's own fields. Money is a positive (MRR) or non-negative (usage)
+/// amount in minor units with a three-letter upper-case currency code;
+/// whether it is the tenant's currency is checked by the engine, which
+/// knows the tenant. Until the wire contract has its own reasons, shape
+/// errors are `MissingField`.
+pub fn validate_account(
+    account_id: &str,
+    payload: &AccountPayload,
+    limits: &EventLimits,
+) -> Result<(), Rejection> {
+    use RejectionReason as R;
+    if account_id.is_empty() || account_id.len() > limits.max_id_len {
+        return Err(Rejection::new(
+            R::MissingField,
+            format!(
+                "{} event needs an account_id of 1 to {} bytes, got {}",
+                payload.event_type(),
+                limits.max_id_len,
+                account_id.len()
+            ),
+        ));
+    }
+    let text = |field: &str, value: &str, max: usize| {
+        if value.is_empty() || value.len() > max {
+            Err(Rejection::new(
+                R::MissingField,
+                format!("{} event needs a {field} of 1 to {max} bytes", payload.event_type()),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let currency = |code: &str| {
+        if crate::accounts::Currency::parse(code).is_some() {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                R::MissingField,
+                format!("currency {code:?} must be a three-letter upper-case code such as EUR"),
+            ))
+        }
+    };
+    match payload {
+        AccountPayload::DealClosed
+        | AccountPayload::Activated
+        | AccountPayload::Churned
+        | AccountPayload::Reactivated => Ok(()),
+        AccountPayload::ValueRealized { goal } => text("goal", goal, limits.max_label_value_len),
+        AccountPayload::MilestoneReached { milestone, .. } => {
+            text("milestone", milestone, limits.max_label_value_len)
+        }
+        AccountPayload::InactivityReason { reason } => text("reason", reason, limits.max_label_value_len),
+        AccountPayload::FeedbackAddressed { response_id } => {
+            text("response_id", response_id, limits.max_id_len)
+        }
+        AccountPayload::Mrr(change) => {
+            if change.amount_minor <= 0 {
+                return Err(Rejection::new(
+                    R::MissingField,
+                    format!(
+                        "mrr_change amount must be positive (the kind {} gives the sign), got {}",
+                        change.kind.name(),
+                        change.amount_minor
+                    ),
+                ));
+            }
+            currency(&change.currency)
+        }
+        AccountPayload::Usage(usage) => {
+            if usage.amount_minor < 0 {
+                return Err(Rejection::new(
+                    R::MissingField,
+                    format!("usage amount must not be negative, got {}", usage.amount_minor),
+                ));
+            }
+            currency(&usage.currency)
+        }
+    }
+}
+
 fn is_key(key: &str, limits: &EventLimits) -> bool {
     !key.is_empty()
         && key.len() <= limits.max_label_key_len
@@ -399,6 +481,45 @@ mod tests {
         assert_eq!(check(&custom("x", &[("v", f64::INFINITY)], &[])), Err(RejectionReason::MissingField));
         assert_eq!(check(&custom("x", &[("", 1.0)], &[])), Err(RejectionReason::InvalidLabel));
         assert_eq!(check(&custom("x", &[("v", 1.0), ("v", 2.0)], &[])), Err(RejectionReason::InvalidLabel));
+    }
+
+    fn account(id: &str, payload: AccountPayload) -> Result<(), RejectionReason> {
+        validate_account(id, &payload, &EventLimits::default()).map_err(|r| r.reason)
+    }
+
+    fn mrr(amount: i64, currency: &str) -> AccountPayload {
+        use crate::accounts::{MrrChange, MrrKind};
+        AccountPayload::Mrr(MrrChange {
+            kind: MrrKind::Expansion,
+            amount_minor: amount,
+            currency: currency.into(),
+        })
+    }
+
+    #[test]
+    fn account_events_need_an_account_id() {
+        assert_eq!(account("acme", AccountPayload::DealClosed), Ok(()));
+        assert_eq!(account("", AccountPayload::DealClosed), Err(RejectionReason::MissingField));
+        assert_eq!(account(&"a".repeat(129), AccountPayload::Churned), Err(RejectionReason::MissingField));
+    }
+
+    #[test]
+    fn mrr_amounts_are_positive_in_a_currency_code() {
+        assert_eq!(account("acme", mrr(4_900, "EUR")), Ok(()));
+        assert_eq!(account("acme", mrr(0, "EUR")), Err(RejectionReason::MissingField));
+        assert_eq!(account("acme", mrr(-5, "EUR")), Err(RejectionReason::MissingField));
+        assert_eq!(account("acme", mrr(5, "euro")), Err(RejectionReason::MissingField));
+    }
+
+    #[test]
+    fn account_text_fields_must_be_present() {
+        let goal = |g: &str| AccountPayload::ValueRealized { goal: g.into() };
+        assert_eq!(account("acme", goal("first_payout")), Ok(()));
+        assert_eq!(account("acme", goal("")), Err(RejectionReason::MissingField));
+        let reason = AccountPayload::InactivityReason { reason: String::new() };
+        assert_eq!(account("acme", reason), Err(RejectionReason::MissingField));
+        let addressed = AccountPayload::FeedbackAddressed { response_id: "r1".into() };
+        assert_eq!(account("acme", addressed), Ok(()));
     }
 
     #[test]

@@ -1,0 +1,236 @@
+//! Customer-lifecycle state and metrics (issue 4, in progress).
+//!
+//! Lifecycle, revenue, usage and follow-up events ([`AccountPayload`]) go
+//! into one [`AccountRecord`] per (tenant, account), kept in a `DashMap`
+//! beside the scorers' series: an account is one record, never a series per
+//! account per metric, so account cardinality is no series explosion. The
+//! metrics are pure functions over records ([`retention`], [`activation`],
+//! [`time_to_value`], [`inactive_after_activation`]); the `Engine` methods
+//! here run them over one tenant's accounts.
+//!
+//! **Invariants:** applying account events never touches a scorer's state,
+//! and scorers never see account state. A record is bounded (see
+//! `record.rs`); its histories are sorted by event time, so answers do not
+//! depend on arrival order.
+//!
+//! Not yet here (next sessions): a `Payload::Account` variant (the
+//! plugin host matches `Payload` exhaustively, so it needs an arm there
+//! too), so that `Engine::validate` / `Engine::apply` route these events
+//! themselves; account state in `EngineState` snapshots (the records and
+//! pinned currencies are serde values, ready to add); onboarding
+//! timeliness and processing volume (per-event counts, so scorers rather
+//! than records); open feedback follow-up (needs survey comments to open
+//! items); cohorts by label (needs labels kept per account).
+
+mod event;
+mod onboarding;
+mod record;
+mod retention;
+
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+
+pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
+pub use onboarding::{
+    Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, activation,
+    inactive_after_activation, time_to_value,
+};
+pub use record::{AccountRecord, MrrEntry, StatusChange};
+pub use retention::{Retention, account_retention, retention};
+
+use crate::engine::{Engine, Hasher};
+use crate::event::TenantId;
+use crate::time::{Duration, TimeRange, Timestamp};
+use crate::validate::{EventLimits, Rejection, RejectionReason, validate_account};
+
+/// Key of one account's record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct AccountKey {
+    tenant: TenantId,
+    account: Box<str>,
+}
+
+/// Every account record, and each tenant's pinned currency.
+#[derive(Default)]
+pub(crate) struct AccountBook {
+    accounts: DashMap<AccountKey, AccountRecord, Hasher>,
+    currencies: DashMap<TenantId, Currency, Hasher>,
+}
+
+/// A copy of the account state, as a serde value (for snapshots).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountsState {
+    accounts: Vec<(TenantId, String, AccountRecord)>,
+    currencies: Vec<(TenantId, Currency)>,
+}
+
+impl AccountsState {
+    /// Number of account records in the copy.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Whether the copy holds no account.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
+impl Engine {
+    /// Checks an account event for `tenant`: the payload's own rules (see
+    /// `validate_account`) and, for money, the tenant's currency once one is
+    /// pinned. Nothing is recorded.
+    pub fn validate_account(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        payload: &AccountPayload,
+    ) -> Result<(), Rejection> {
+        validate_account(account_id, payload, &EventLimits::default())?;
+        self.check_currency(tenant, payload, false)
+    }
+
+    /// Records a validated account event. The first money event of a tenant
+    /// pins its currency; an event in another currency (one that raced the
+    /// pinning past validation) is refused here and changes nothing.
+    pub fn apply_account(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        time: Timestamp,
+        payload: &AccountPayload,
+    ) -> Result<(), Rejection> {
+        self.check_currency(tenant, payload, true)?;
+        let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
+        self.accounts.accounts.entry(key).or_default().apply(time, payload);
+        Ok(())
+    }
+
+    fn check_currency(
+        &self,
+        tenant: &TenantId,
+        payload: &AccountPayload,
+        pin: bool,
+    ) -> Result<(), Rejection> {
+        let Some(code) = payload.currency() else { return Ok(()) };
+        let currency = Currency::parse(code).ok_or_else(|| bad_currency(code))?;
+        let pinned = if pin {
+            *self.accounts.currencies.entry(tenant.clone()).or_insert(currency)
+        } else {
+            match self.accounts.currencies.get(tenant) {
+                Some(pinned) => *pinned,
+                None => return Ok(()),
+            }
+        };
+        if pinned == currency {
+            Ok(())
+        } else {
+            Err(Rejection::new(
+                RejectionReason::MissingField,
+                format!("amount is in {code}, but this tenant's currency is {}", pinned.as_str()),
+            ))
+        }
+    }
+
+    /// A copy of one account's record.
+    pub fn account(&self, tenant: &TenantId, account_id: &str) -> Option<AccountRecord> {
+        let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
+        self.accounts.accounts.get(&key).map(|r| r.clone())
+    }
+
+    /// Number of accounts `tenant` has records for.
+    pub fn account_count(&self, tenant: &TenantId) -> usize {
+        self.accounts.accounts.iter().filter(|e| e.key().tenant == *tenant).count()
+    }
+
+    /// GRR, NRR and logo churn of `tenant` over `period`.
+    pub fn retention(&self, tenant: &TenantId, period: TimeRange) -> Retention {
+        let mut total = Retention::default();
+        for entry in self.accounts.accounts.iter().filter(|e| e.key().tenant == *tenant) {
+            total.merge(&account_retention(entry.value(), period));
+        }
+        total
+    }
+
+    /// Activation rate of `tenant`'s deals closed in `window`.
+    pub fn activation(&self, tenant: &TenantId, window: TimeRange) -> Activation {
+        self.with_accounts(tenant, |accounts| activation(accounts.iter().map(|(_, r)| r), window))
+    }
+
+    /// Time to first value and to activation of `tenant`'s deals closed in
+    /// `window`, with the open accounts' ages at `now`.
+    pub fn time_to_value(&self, tenant: &TenantId, window: TimeRange, now: Timestamp) -> TimeToValue {
+        self.with_accounts(tenant, |accounts| {
+            time_to_value(accounts.iter().map(|(id, r)| (&**id, r)), window, now)
+        })
+    }
+
+    /// `tenant`'s activated accounts with no usage in the last `period`.
+    pub fn inactive_accounts(&self, tenant: &TenantId, now: Timestamp, period: Duration) -> Inactive {
+        self.with_accounts(tenant, |accounts| {
+            inactive_after_activation(accounts.iter().map(|(id, r)| (&**id, r)), now, period)
+        })
+    }
+
+    /// Folds account histories older than `horizon` (see
+    /// [`AccountRecord::compact`]). Call with the retention horizon.
+    pub fn compact_accounts(&self, horizon: Timestamp) {
+        for mut entry in self.accounts.accounts.iter_mut() {
+            entry.value_mut().compact(horizon);
+        }
+    }
+
+    /// Approximate bytes the account state holds: records, keys and the
+    /// map's slots (capacity, not just length), for BENCHMARKS.md.
+    pub fn account_bytes(&self) -> usize {
+        let slot = size_of::<(AccountKey, AccountRecord)>() + 1;
+        let slots = self.accounts.accounts.capacity();
+        let heap: usize =
+            self.accounts.accounts.iter().map(|e| e.key().account.len() + e.value().heap_bytes()).sum();
+        slots * slot + heap
+    }
+
+    /// A copy of the account state (records and pinned currencies).
+    pub fn export_accounts(&self) -> AccountsState {
+        AccountsState {
+            accounts: self
+                .accounts
+                .accounts
+                .iter()
+                .map(|e| (e.key().tenant.clone(), e.key().account.to_string(), e.value().clone()))
+                .collect(),
+            currencies: self.accounts.currencies.iter().map(|e| (e.key().clone(), *e.value())).collect(),
+        }
+    }
+
+    /// Adds `state` to the account state (into a fresh engine, before
+    /// serving); a record already present for an account is replaced.
+    pub fn restore_accounts(&self, state: AccountsState) {
+        for (tenant, account, record) in state.accounts {
+            self.accounts.accounts.insert(AccountKey { tenant, account: account.into() }, record);
+        }
+        for (tenant, currency) in state.currencies {
+            self.accounts.currencies.insert(tenant, currency);
+        }
+    }
+
+    /// Runs `f` over a copy of `tenant`'s records, so no shard stays locked
+    /// while the metric sorts.
+    fn with_accounts<T>(&self, tenant: &TenantId, f: impl FnOnce(&[(Box<str>, AccountRecord)]) -> T) -> T {
+        let accounts: Vec<(Box<str>, AccountRecord)> = self
+            .accounts
+            .accounts
+            .iter()
+            .filter(|e| e.key().tenant == *tenant)
+            .map(|e| (e.key().account.clone(), e.value().clone()))
+            .collect();
+        f(&accounts)
+    }
+}
+
+fn bad_currency(code: &str) -> Rejection {
+    Rejection::new(
+        RejectionReason::MissingField,
+        format!("currency {code:?} must be a three-letter upper-case code such as EUR"),
+    )
+}

@@ -1,0 +1,191 @@
+//! Activation rate, time to first value beside time to activation, and
+//! inactive-after-activation, as pure functions over account records
+//! (METRICS.md, "Onboarding and value").
+//!
+//! **Invariant:** cohorts of these metrics are deals closed in the window
+//! (`[start, end)`), except inactivity, which is a state at `now`. Times are
+//! measured from the earliest `deal_closed` to the earliest `activated` /
+//! `value_realized`, so late or repeated events change nothing.
+
+use serde::{Deserialize, Serialize};
+
+use super::record::AccountRecord;
+use crate::time::{Duration, TimeRange, Timestamp};
+
+/// Deals closed in a window and how many of those accounts activated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    /// Accounts whose deal closed in the window.
+    pub deals_closed: u64,
+    /// Of those, accounts activated (at any time so far).
+    pub activated: u64,
+}
+
+impl Activation {
+    /// Activation rate in percent; `None` when no deal closed.
+    pub fn rate(&self) -> Option<f64> {
+        (self.deals_closed > 0).then(|| 100.0 * self.activated as f64 / self.deals_closed as f64)
+    }
+}
+
+/// Activation over deals closed in `window`.
+pub fn activation<'a>(
+    accounts: impl IntoIterator<Item = &'a AccountRecord>,
+    window: TimeRange,
+) -> Activation {
+    let mut result = Activation::default();
+    for account in accounts {
+        if account.start().is_some_and(|start| window.contains(start)) {
+            result.deals_closed += 1;
+            result.activated += u64::from(account.activated().is_some());
+        }
+    }
+    result
+}
+
+/// Summary of a set of durations. Percentiles interpolate between ranks as
+/// spreadsheets' `MEDIAN` and `PERCENTILE.INC` do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Durations {
+    /// How many durations.
+    pub count: u64,
+    /// Their median; `None` when there are none.
+    pub median: Option<Duration>,
+    /// Their 90th percentile; `None` when there are none.
+    pub p90: Option<Duration>,
+}
+
+impl Durations {
+    /// Summarises `millis` (any order).
+    pub fn of(mut millis: Vec<i64>) -> Self {
+        millis.sort_unstable();
+        Durations {
+            count: millis.len() as u64,
+            median: percentile(&millis, 0.5).map(Duration),
+            p90: percentile(&millis, 0.9).map(Duration),
+        }
+    }
+}
+
+/// An account still waiting for its first value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenAccount {
+    /// Account id.
+    pub account: String,
+    /// Time since its deal closed.
+    pub age: Duration,
+}
+
+/// Time to first value, with time to activation beside it so the two can be
+/// told apart, over deals closed in a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeToValue {
+    /// From deal closed to the first `value_realized`, for accounts with value.
+    pub first_value: Durations,
+    /// From deal closed to activation (go-live), for activated accounts.
+    pub activation: Durations,
+    /// Accounts with no value yet, oldest first.
+    pub open: Vec<OpenAccount>,
+}
+
+/// TTFV and time to activation over deals closed in `window`, as of `now`.
+/// A value or activation recorded before the deal (out-of-order data)
+/// counts as zero time.
+pub fn time_to_value<'a>(
+    accounts: impl IntoIterator<Item = (&'a str, &'a AccountRecord)>,
+    window: TimeRange,
+    now: Timestamp,
+) -> TimeToValue {
+    let mut to_value = Vec::new();
+    let mut to_activation = Vec::new();
+    let mut open = Vec::new();
+    for (id, account) in accounts {
+        let Some(start) = account.start().filter(|start| window.contains(*start)) else { continue };
+        match account.first_value() {
+            Some(value) => to_value.push((value.millis() - start.millis()).max(0)),
+            None => open
+                .push(OpenAccount { account: id.to_owned(), age: Duration(now.millis() - start.millis()) }),
+        }
+        if let Some(activated) = account.activated() {
+            to_activation.push((activated.millis() - start.millis()).max(0));
+        }
+    }
+    open.sort_by(|a, b| b.age.cmp(&a.age).then_with(|| a.account.cmp(&b.account)));
+    TimeToValue { first_value: Durations::of(to_value), activation: Durations::of(to_activation), open }
+}
+
+/// An activated account without recent usage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InactiveAccount {
+    /// Account id.
+    pub account: String,
+    /// Its latest usage, if any ever.
+    pub last_usage: Option<Timestamp>,
+    /// The latest inactivity reason recorded for it.
+    pub reason: Option<String>,
+}
+
+/// Inactive-after-activation accounts, listed and counted per reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inactive {
+    /// The accounts, by id.
+    pub accounts: Vec<InactiveAccount>,
+    /// Count per latest reason (`None`: no reason recorded), most first.
+    pub per_reason: Vec<(Option<String>, u64)>,
+}
+
+/// Accounts activated by `now`, not churned, with no usage event in
+/// `[now − period, now]`. METRICS.md's default period is 30 days.
+pub fn inactive_after_activation<'a>(
+    accounts: impl IntoIterator<Item = (&'a str, &'a AccountRecord)>,
+    now: Timestamp,
+    period: Duration,
+) -> Inactive {
+    let since = now.minus(period);
+    let mut list: Vec<InactiveAccount> = accounts
+        .into_iter()
+        .filter(|(_, a)| a.activated().is_some_and(|t| t <= now))
+        .filter(|(_, a)| !a.churned_before(now.plus(Duration(1))))
+        .filter(|(_, a)| a.last_usage().is_none_or(|t| t < since))
+        .map(|(id, a)| InactiveAccount {
+            account: id.to_owned(),
+            last_usage: a.last_usage(),
+            reason: a.inactivity_reason().map(str::to_owned),
+        })
+        .collect();
+    list.sort_by(|a, b| a.account.cmp(&b.account));
+    let mut per_reason: Vec<(Option<String>, u64)> = Vec::new();
+    for account in &list {
+        match per_reason.iter_mut().find(|(reason, _)| *reason == account.reason) {
+            Some((_, count)) => *count += 1,
+            None => per_reason.push((account.reason.clone(), 1)),
+        }
+    }
+    per_reason.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Inactive { accounts: list, per_reason }
+}
+
+/// The `p` quantile of sorted values, interpolated between ranks.
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    let last = sorted.len().checked_sub(1)?;
+    let rank = p * last as f64;
+    let low = rank.floor() as usize;
+    let high = rank.ceil() as usize;
+    let (a, b) = (sorted.get(low)?, sorted.get(high)?);
+    Some((*a as f64 + (rank - low as f64) * (*b - *a) as f64).round() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_like_spreadsheets() {
+        let d = Durations::of(vec![40, 10, 30, 20]);
+        assert_eq!(d.count, 4);
+        assert_eq!(d.median, Some(Duration(25))); // MEDIAN(10,20,30,40)
+        assert_eq!(d.p90, Some(Duration(37))); // PERCENTILE.INC(...; 0.9) = 37
+        assert_eq!(Durations::of(vec![]), Durations::default());
+        assert_eq!(Durations::of(vec![7]).p90, Some(Duration(7)));
+    }
+}

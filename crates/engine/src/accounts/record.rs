@@ -1,0 +1,273 @@
+//! One account's state: the per-account record every lifecycle metric reads.
+//!
+//! **Invariant:** one bounded record per (tenant, account), whatever the
+//! number of events: timestamps kept as earliest or latest, a reason as the
+//! latest, and only two histories that grow, churn/reactivation changes and
+//! MRR changes, both sorted by event time (so late events land in place and
+//! metrics never depend on arrival order) and both folded by [`AccountRecord::compact`]
+//! once they fall behind the retention horizon.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{AccountPayload, MrrKind};
+use crate::time::Timestamp;
+
+/// A churn or a reactivation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    /// When it happened.
+    pub time: Timestamp,
+    /// `true` for a churn, `false` for a reactivation.
+    pub churned: bool,
+}
+
+/// One MRR change: 24 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MrrEntry {
+    /// When it took effect.
+    pub time: Timestamp,
+    /// Positive amount in minor units; `kind` gives the sign.
+    pub amount: i64,
+    /// New, expansion, contraction or churn.
+    pub kind: MrrKind,
+}
+
+/// Everything the lifecycle metrics need about one account.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountRecord {
+    start: Option<Timestamp>,
+    activated: Option<Timestamp>,
+    first_value: Option<Timestamp>,
+    last_usage: Option<Timestamp>,
+    inactivity: Option<(Timestamp, Box<str>)>,
+    /// Churns and reactivations, by time (arrival order among equal times).
+    status: Vec<StatusChange>,
+    /// MRR of the changes folded away by `compact`.
+    mrr_base: i64,
+    /// MRR changes, by time (arrival order among equal times).
+    mrr: Vec<MrrEntry>,
+}
+
+impl AccountRecord {
+    /// Records one event of this account at `time`. Events may come in any
+    /// order; the result is the same.
+    pub fn apply(&mut self, time: Timestamp, payload: &AccountPayload) {
+        match payload {
+            AccountPayload::DealClosed => self.start = earliest(self.start, time),
+            AccountPayload::Activated => self.activated = earliest(self.activated, time),
+            AccountPayload::ValueRealized { .. } => self.first_value = earliest(self.first_value, time),
+            AccountPayload::Usage(_) => self.last_usage = Some(self.last_usage.map_or(time, |t| t.max(time))),
+            AccountPayload::Churned => insert_by_time(&mut self.status, StatusChange { time, churned: true }),
+            AccountPayload::Reactivated => {
+                insert_by_time(&mut self.status, StatusChange { time, churned: false });
+            }
+            AccountPayload::Mrr(change) => insert_by_time(
+                &mut self.mrr,
+                MrrEntry { time, amount: change.amount_minor, kind: change.kind },
+            ),
+            AccountPayload::InactivityReason { reason } => {
+                if self.inactivity.as_ref().is_none_or(|(at, _)| *at <= time) {
+                    self.inactivity = Some((time, reason.as_str().into()));
+                }
+            }
+            // Onboarding timeliness and feedback follow-up are counted
+            // elsewhere (see the module docs of `accounts`).
+            AccountPayload::MilestoneReached { .. } | AccountPayload::FeedbackAddressed { .. } => {}
+        }
+    }
+
+    /// When the deal closed (the earliest `deal_closed`), if it did.
+    pub fn start(&self) -> Option<Timestamp> {
+        self.start
+    }
+
+    /// When the account was first activated (went live).
+    pub fn activated(&self) -> Option<Timestamp> {
+        self.activated
+    }
+
+    /// When the account first realised value.
+    pub fn first_value(&self) -> Option<Timestamp> {
+        self.first_value
+    }
+
+    /// Time of the latest usage event.
+    pub fn last_usage(&self) -> Option<Timestamp> {
+        self.last_usage
+    }
+
+    /// The latest recorded inactivity reason.
+    pub fn inactivity_reason(&self) -> Option<&str> {
+        self.inactivity.as_ref().map(|(_, reason)| &**reason)
+    }
+
+    /// Churns and reactivations in time order.
+    pub fn status_changes(&self) -> &[StatusChange] {
+        &self.status
+    }
+
+    /// MRR changes in time order (those not yet folded by `compact`).
+    pub fn mrr_changes(&self) -> &[MrrEntry] {
+        &self.mrr
+    }
+
+    /// The cohort key by start month: `YYYY-MM` of the deal's UTC date.
+    pub fn start_month(&self) -> Option<String> {
+        self.start.map(|t| {
+            let (year, month) = year_month(t);
+            format!("{year:04}-{month:02}")
+        })
+    }
+
+    /// Whether the account is churned just before `t`: its latest churn or
+    /// reactivation before `t` is a churn.
+    pub fn churned_before(&self, t: Timestamp) -> bool {
+        let before = self.status.partition_point(|c| c.time < t);
+        before > 0 && self.status[before - 1].churned
+    }
+
+    /// Whether the account is active at `t`: its deal closed before `t` and
+    /// it is not churned. Events at exactly `t` belong to the period that
+    /// starts at `t`, not to the state at its start.
+    pub fn active_at(&self, t: Timestamp) -> bool {
+        self.start.is_some_and(|start| start < t) && !self.churned_before(t)
+    }
+
+    /// MRR in minor units from the changes before `t`.
+    pub fn mrr_at(&self, t: Timestamp) -> i64 {
+        let before = self.mrr.partition_point(|e| e.time < t);
+        self.mrr[..before].iter().fold(self.mrr_base, |sum, e| sum.saturating_add(e.kind.signed(e.amount)))
+    }
+
+    /// Folds history before `horizon` so memory stays bounded: MRR changes
+    /// before it become a base amount, and of the churns and reactivations
+    /// before it only the latest is kept. Answers for periods starting at or
+    /// after `horizon` do not change.
+    pub fn compact(&mut self, horizon: Timestamp) {
+        let old = self.mrr.partition_point(|e| e.time < horizon);
+        if old > 0 {
+            self.mrr_base = self.mrr_at(horizon);
+            self.mrr.drain(..old);
+            self.mrr.shrink_to_fit();
+        }
+        let old = self.status.partition_point(|c| c.time < horizon);
+        if old > 1 {
+            self.status.drain(..old - 1);
+            self.status.shrink_to_fit();
+        }
+    }
+
+    /// Bytes this record holds on the heap (its histories and reason), for
+    /// the memory figure in BENCHMARKS.md.
+    pub fn heap_bytes(&self) -> usize {
+        self.status.capacity() * size_of::<StatusChange>()
+            + self.mrr.capacity() * size_of::<MrrEntry>()
+            + self.inactivity.as_ref().map_or(0, |(_, reason)| reason.len())
+    }
+}
+
+fn earliest(current: Option<Timestamp>, time: Timestamp) -> Option<Timestamp> {
+    Some(current.map_or(time, |t| t.min(time)))
+}
+
+/// Keeps `items` sorted by time; among equal times, in arrival order. A
+/// history grows by one slot at a time, since most accounts have few changes.
+fn insert_by_time<T: Copy + HasTime>(items: &mut Vec<T>, item: T) {
+    let at = items.partition_point(|x| x.time() <= item.time());
+    items.reserve_exact(1);
+    items.insert(at, item);
+}
+
+trait HasTime {
+    fn time(&self) -> Timestamp;
+}
+
+impl HasTime for StatusChange {
+    fn time(&self) -> Timestamp {
+        self.time
+    }
+}
+
+impl HasTime for MrrEntry {
+    fn time(&self) -> Timestamp {
+        self.time
+    }
+}
+
+/// UTC (year, month) of `t` (civil-from-days, Howard Hinnant's algorithm).
+pub(crate) fn year_month(t: Timestamp) -> (i64, u32) {
+    let days = t.millis().div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::event::MrrChange;
+
+    fn mrr(kind: MrrKind, amount: i64) -> AccountPayload {
+        AccountPayload::Mrr(MrrChange { kind, amount_minor: amount, currency: "EUR".into() })
+    }
+
+    #[test]
+    fn start_month_is_the_utc_month_of_the_earliest_deal() {
+        let mut record = AccountRecord::default();
+        record.apply(Timestamp(1_709_251_200_000), &AccountPayload::DealClosed); // 2024-03-01T00:00Z
+        assert_eq!(record.start_month().as_deref(), Some("2024-03"));
+        record.apply(Timestamp(1_709_251_199_999), &AccountPayload::DealClosed); // a late, earlier deal
+        assert_eq!(record.start_month().as_deref(), Some("2024-02"));
+        assert_eq!(year_month(Timestamp(0)), (1970, 1));
+        assert_eq!(year_month(Timestamp(951_782_400_000)), (2000, 2)); // 2000-02-29
+    }
+
+    #[test]
+    fn late_events_land_in_time_order() {
+        let mut record = AccountRecord::default();
+        record.apply(Timestamp(30), &mrr(MrrKind::Expansion, 5));
+        record.apply(Timestamp(10), &mrr(MrrKind::New, 100));
+        record.apply(Timestamp(20), &AccountPayload::Churned);
+        record.apply(Timestamp(5), &AccountPayload::DealClosed);
+        assert_eq!(record.mrr_at(Timestamp(11)), 100);
+        assert_eq!(record.mrr_at(Timestamp(31)), 105);
+        assert!(record.active_at(Timestamp(20)), "a churn at t is not yet the state at t");
+        assert!(!record.active_at(Timestamp(21)));
+        record.apply(Timestamp(25), &AccountPayload::Reactivated);
+        assert!(record.active_at(Timestamp(26)));
+    }
+
+    #[test]
+    fn latest_inactivity_reason_wins_by_event_time() {
+        let mut record = AccountRecord::default();
+        let reason = |r: &str| AccountPayload::InactivityReason { reason: r.into() };
+        record.apply(Timestamp(20), &reason("seasonal"));
+        record.apply(Timestamp(10), &reason("integration_blocked"));
+        assert_eq!(record.inactivity_reason(), Some("seasonal"));
+    }
+
+    #[test]
+    fn compaction_keeps_answers_after_the_horizon() {
+        let mut record = AccountRecord::default();
+        record.apply(Timestamp(1), &AccountPayload::DealClosed);
+        record.apply(Timestamp(2), &mrr(MrrKind::New, 100));
+        record.apply(Timestamp(3), &AccountPayload::Churned);
+        record.apply(Timestamp(4), &AccountPayload::Reactivated);
+        record.apply(Timestamp(5), &mrr(MrrKind::New, 70));
+        record.apply(Timestamp(9), &mrr(MrrKind::Expansion, 30));
+        let before = record.clone();
+        record.compact(Timestamp(6));
+        assert_eq!(record.mrr_changes().len(), 1);
+        assert_eq!(record.status_changes().len(), 1);
+        for t in 6..12 {
+            assert_eq!(record.mrr_at(Timestamp(t)), before.mrr_at(Timestamp(t)));
+            assert_eq!(record.active_at(Timestamp(t)), before.active_at(Timestamp(t)));
+        }
+    }
+}
