@@ -152,6 +152,53 @@ mod tests {
         }
     }
 
+    async fn open(dir: &std::path::Path) -> anyhow::Result<(Arc<Engine>, Arc<Durability>, Arc<Ingestor>)> {
+        let config = EngineConfig::default();
+        let engine = Arc::new(Engine::new(config.clone(), scorers::builtin(&config.surveys))?);
+        // Small segments, so snapshots can delete some.
+        let options = StoreOptions { segment_bytes: 512, ..StoreOptions::default() };
+        let durability =
+            Arc::new(Durability::open_with(dir, options, Arc::clone(&engine), Arc::new(SystemClock)).await?);
+        let ingestor =
+            Arc::new(Ingestor::new(Arc::clone(&engine), 100).with_durability(Some(Arc::clone(&durability))));
+        Ok((engine, durability, ingestor))
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn snapshots_truncate_the_log_and_a_lost_state_stops_start_up() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let tenant = TenantId::default();
+        let (engine, durability, ingestor) = open(dir.path()).await?;
+        let now = SystemClock.now();
+        for round in 0..3 {
+            for b in 0..5 {
+                ingestor.process(&tenant, vec![nps(&format!("{round}-{b}"), now)], now).await?;
+            }
+            assert!(durability.snapshot().await?.is_some());
+        }
+        assert_eq!(durability.snapshot().await?, None, "nothing new, no snapshot");
+        let first_segment = dir.path().join("wal").join(format!("{:020}.wal", 1));
+        assert!(!first_segment.exists(), "the log behind the previous snapshot is deleted");
+        drop((engine, durability, ingestor));
+
+        let (engine, durability, ingestor) = open(dir.path()).await?;
+        assert_eq!(engine.dedup_len(), 15, "the state came back from the snapshot");
+        drop((engine, durability, ingestor));
+
+        // Both snapshots damaged and the log behind them gone: refuse.
+        for entry in std::fs::read_dir(dir.path().join("snapshots"))? {
+            let path = entry?.path();
+            let mut bytes = std::fs::read(&path)?;
+            if let Some(last) = bytes.last_mut() {
+                *last ^= 0xff;
+            }
+            std::fs::write(&path, bytes)?;
+        }
+        let refused = open(dir.path()).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(refused.contains("from a backup"), "{refused}");
+        Ok(())
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn a_failed_append_counts_nothing_frees_the_ids_and_is_never_acked() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
