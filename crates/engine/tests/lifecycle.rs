@@ -151,6 +151,16 @@ fn grr_stays_at_100_when_only_expansion_happens() {
 }
 
 #[test]
+fn a_deal_closing_at_the_period_start_is_new_business() {
+    let (engine, tenant) = engine_with(&script());
+    let r = engine.retention(&tenant, period(40, 60));
+    // E closes on day 40 exactly: not active at the start. A 1000, B 2000, C 1500, D 900
+    // (churned on day 35, back on day 40 exactly, so still churned at the start): A, B, C.
+    assert_eq!((r.accounts_at_start, r.starting_mrr), (3, 4_500));
+    assert_eq!((r.expansion, r.contraction, r.churned_mrr, r.churned_accounts), (500, 300, 1_500, 1));
+}
+
+#[test]
 fn a_period_before_any_account_has_no_data_not_zero() {
     let (engine, tenant) = engine_with(&script());
     let r = engine.retention(&tenant, period(-30, 0));

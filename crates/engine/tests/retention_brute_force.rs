@@ -1,0 +1,149 @@
+//! Property: GRR, NRR and logo churn from the engine's account records equal
+//! a from-scratch recomputation over the raw events, whatever order the
+//! events arrive in and whether histories before the period were compacted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use proptest::prelude::*;
+use rapport_engine::*;
+
+const BASE: i64 = 1_767_225_600_000;
+const DAY: i64 = 86_400_000;
+const ACCOUNTS: [&str; 5] = ["a0", "a1", "a2", "a3", "a4"];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Deal,
+    Churned,
+    Reactivated,
+    Mrr(MrrKind),
+}
+
+#[derive(Clone, Debug)]
+struct Raw {
+    account: usize,
+    day: i64,
+    kind: Kind,
+    amount: i64,
+}
+
+fn raw() -> impl Strategy<Value = Raw> {
+    (0..ACCOUNTS.len(), 0..40i64, 0..10usize, 1..1_000i64).prop_map(|(account, day, kind, amount)| {
+        let kind = match kind {
+            0 | 1 => Kind::Deal,
+            2 => Kind::Churned,
+            3 => Kind::Reactivated,
+            4 | 5 => Kind::Mrr(MrrKind::New),
+            6 => Kind::Mrr(MrrKind::Expansion),
+            7 => Kind::Mrr(MrrKind::Contraction),
+            8 => Kind::Mrr(MrrKind::Churn),
+            _ => Kind::Mrr(MrrKind::Expansion),
+        };
+        Raw { account, day, kind, amount }
+    })
+}
+
+fn payload(r: &Raw) -> AccountPayload {
+    match r.kind {
+        Kind::Deal => AccountPayload::DealClosed,
+        Kind::Churned => AccountPayload::Churned,
+        Kind::Reactivated => AccountPayload::Reactivated,
+        Kind::Mrr(kind) => {
+            AccountPayload::Mrr(MrrChange { kind, amount_minor: r.amount, currency: "EUR".into() })
+        }
+    }
+}
+
+/// (accounts at start, churned accounts, starting MRR, expansion,
+/// contraction, churned MRR), straight from the definitions.
+fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64) {
+    let mut total = (0, 0, 0, 0, 0, 0);
+    for account in 0..ACCOUNTS.len() {
+        // Time order; arrival order among equal times.
+        let mut history: Vec<&Raw> = events.iter().filter(|e| e.account == account).collect();
+        history.sort_by_key(|e| e.day);
+        let deal = history.iter().filter(|e| e.kind == Kind::Deal).map(|e| e.day).min();
+        if deal.is_none_or(|d| d >= start) {
+            continue;
+        }
+        let mut churned = false;
+        let mut mrr = 0;
+        for e in history.iter().filter(|e| e.day < start) {
+            match e.kind {
+                Kind::Churned => churned = true,
+                Kind::Reactivated => churned = false,
+                Kind::Mrr(kind) => mrr += kind.signed(e.amount),
+                Kind::Deal => {}
+            }
+        }
+        if churned {
+            continue;
+        }
+        let in_period: Vec<&&Raw> = history.iter().filter(|e| start <= e.day && e.day < end).collect();
+        total.0 += 1;
+        total.1 += u64::from(in_period.iter().any(|e| e.kind == Kind::Churned));
+        total.2 += mrr;
+        let mut ended: Option<i64> = None;
+        for e in in_period {
+            if ended.is_some_and(|t| e.day > t) {
+                break;
+            }
+            match e.kind {
+                Kind::Churned => ended = ended.or(Some(e.day)),
+                Kind::Mrr(MrrKind::Expansion) => total.3 += e.amount,
+                Kind::Mrr(MrrKind::Contraction) => total.4 += e.amount,
+                Kind::Mrr(MrrKind::Churn) => {
+                    total.5 += e.amount;
+                    ended = ended.or(Some(e.day));
+                }
+                Kind::Mrr(MrrKind::New) | Kind::Deal | Kind::Reactivated => {}
+            }
+        }
+    }
+    total
+}
+
+fn same(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn retention_equals_brute_force(
+        events in prop::collection::vec(raw(), 0..60),
+        start in 0..40i64,
+        length in 1..30i64,
+        compact_back in prop::option::of(0..40i64),
+    ) {
+        let engine = Engine::new(EngineConfig::default(), vec![]).unwrap();
+        let tenant = TenantId::new("t");
+        for e in &events {
+            let payload = payload(e);
+            prop_assert!(engine.validate_account(&tenant, ACCOUNTS[e.account], &payload).is_ok());
+            let time = Timestamp(BASE + e.day * DAY);
+            prop_assert!(engine.apply_account(&tenant, ACCOUNTS[e.account], time, &payload).is_ok());
+        }
+        if let Some(back) = compact_back {
+            engine.compact_accounts(Timestamp(BASE + (start - back).max(0) * DAY));
+        }
+        let period = TimeRange { start: Timestamp(BASE + start * DAY), end: Timestamp(BASE + (start + length) * DAY) };
+        let r = engine.retention(&tenant, period);
+        let (accounts, churned, starting, expansion, contraction, churned_mrr) = brute(&events, start, start + length);
+        prop_assert_eq!(
+            (r.accounts_at_start, r.churned_accounts, r.starting_mrr, r.expansion, r.contraction, r.churned_mrr),
+            (accounts, churned, starting, expansion, contraction, churned_mrr)
+        );
+        let ratio = |kept: i64| (starting > 0).then(|| 100.0 * kept as f64 / starting as f64);
+        prop_assert!(same(r.grr(), ratio(starting - contraction - churned_mrr).map(|v| v.clamp(0.0, 100.0))));
+        prop_assert!(same(r.nrr(), ratio(starting + expansion - contraction - churned_mrr).map(|v| v.max(0.0))));
+        prop_assert!(same(r.logo_churn(), (accounts > 0).then(|| 100.0 * churned as f64 / accounts as f64)));
+        if let (Some(grr), Some(nrr)) = (r.grr(), r.nrr()) {
+            prop_assert!(grr <= 100.0 && grr <= nrr, "GRR {grr} above 100 or above NRR {nrr}");
+        }
+    }
+}
