@@ -266,7 +266,8 @@ impl Engine {
 
     /// Drops buckets past retention (and minute buckets past the fine
     /// retention), series left empty, and dedup ids older than the dedup
-    /// window. Call periodically.
+    /// window, and folds account histories past retention. Call
+    /// periodically.
     pub fn evict(&self, now: Timestamp) {
         let horizon = now.minus(self.config.retention);
         let fine_floor = window::fine_floor(now, self.config.fine_retention);
@@ -274,6 +275,7 @@ impl Engine {
             scope.series.retain(|_, series| !series.evict(horizon, fine_floor));
         }
         self.dedup.evict(now);
+        self.compact_accounts(horizon);
     }
 
     // === Query ===

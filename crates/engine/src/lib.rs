@@ -26,8 +26,8 @@ mod validate;
 mod window;
 
 pub use accounts::{
-    AccountPayload, AccountRecord, AccountsState, Activation, Currency, Durations, Inactive, InactiveAccount,
-    MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange, TimeToValue, Usage,
+    AccountEntry, AccountPayload, AccountRecord, AccountsState, Activation, Currency, Durations, Inactive,
+    InactiveAccount, MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange, TimeToValue, Usage,
     account_retention, activation, inactive_after_activation, retention, time_to_value,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};

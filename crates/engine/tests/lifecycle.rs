@@ -241,3 +241,19 @@ fn account_state_survives_export_and_restore_and_compaction() {
     let usd = AccountPayload::Mrr(MrrChange { kind: MrrKind::New, amount_minor: 1, currency: "USD".into() });
     assert!(copy.validate_account(&tenant, "A", &usd).is_err(), "the pinned currency is restored");
 }
+
+#[test]
+fn evict_folds_account_history_past_retention() {
+    let config = EngineConfig { retention: Duration::days(30), ..EngineConfig::default() };
+    let engine = Engine::new(config, vec![]).unwrap();
+    let tenant = TenantId::new("acme");
+    for (day, payload) in
+        [(0, AccountPayload::DealClosed), (0, mrr(MrrKind::New, 1_000)), (50, mrr(MrrKind::Expansion, 10))]
+    {
+        assert_eq!(engine.apply_account(&tenant, "A", d(day), &payload), Ok(()));
+    }
+    engine.evict(d(60)); // horizon: day 30
+    let record = engine.account(&tenant, "A").unwrap();
+    assert_eq!(record.mrr_changes().len(), 1, "the day-0 change is folded");
+    assert_eq!((record.mrr_at(d(40)), record.mrr_at(d(51))), (1_000, 1_010));
+}

@@ -28,6 +28,7 @@ mod record;
 mod retention;
 
 use dashmap::DashMap;
+use dashmap::mapref::multiple::RefMulti;
 use serde::{Deserialize, Serialize};
 
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
@@ -35,7 +36,7 @@ pub use onboarding::{
     Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, activation,
     inactive_after_activation, time_to_value,
 };
-pub use record::{AccountRecord, MrrEntry, StatusChange};
+pub use record::{AccountEntry, AccountRecord, MrrEntry, StatusChange};
 pub use retention::{Retention, account_retention, retention};
 
 use crate::engine::{Engine, Hasher};
@@ -145,31 +146,23 @@ impl Engine {
 
     /// GRR, NRR and logo churn of `tenant` over `period`.
     pub fn retention(&self, tenant: &TenantId, period: TimeRange) -> Retention {
-        let mut total = Retention::default();
-        for entry in self.accounts.accounts.iter().filter(|e| e.key().tenant == *tenant) {
-            total.merge(&account_retention(entry.value(), period));
-        }
-        total
+        retention(self.tenant_accounts(tenant), period)
     }
 
     /// Activation rate of `tenant`'s deals closed in `window`.
     pub fn activation(&self, tenant: &TenantId, window: TimeRange) -> Activation {
-        self.with_accounts(tenant, |accounts| activation(accounts.iter().map(|(_, r)| r), window))
+        activation(self.tenant_accounts(tenant), window)
     }
 
     /// Time to first value and to activation of `tenant`'s deals closed in
     /// `window`, with the open accounts' ages at `now`.
     pub fn time_to_value(&self, tenant: &TenantId, window: TimeRange, now: Timestamp) -> TimeToValue {
-        self.with_accounts(tenant, |accounts| {
-            time_to_value(accounts.iter().map(|(id, r)| (&**id, r)), window, now)
-        })
+        time_to_value(self.tenant_accounts(tenant), window, now)
     }
 
     /// `tenant`'s activated accounts with no usage in the last `period`.
     pub fn inactive_accounts(&self, tenant: &TenantId, now: Timestamp, period: Duration) -> Inactive {
-        self.with_accounts(tenant, |accounts| {
-            inactive_after_activation(accounts.iter().map(|(id, r)| (&**id, r)), now, period)
-        })
+        inactive_after_activation(self.tenant_accounts(tenant), now, period)
     }
 
     /// Folds account histories older than `horizon` (see
@@ -214,17 +207,25 @@ impl Engine {
         }
     }
 
-    /// Runs `f` over a copy of `tenant`'s records, so no shard stays locked
-    /// while the metric sorts.
-    fn with_accounts<T>(&self, tenant: &TenantId, f: impl FnOnce(&[(Box<str>, AccountRecord)]) -> T) -> T {
-        let accounts: Vec<(Box<str>, AccountRecord)> = self
-            .accounts
-            .accounts
-            .iter()
-            .filter(|e| e.key().tenant == *tenant)
-            .map(|e| (e.key().account.clone(), e.value().clone()))
-            .collect();
-        f(&accounts)
+    /// `tenant`'s records, read in place: one map shard is read-locked at a
+    /// time while the metric passes over it (it sorts only afterwards).
+    /// Every tenant's keys are scanned; a per-tenant map comes when tenants
+    /// grow many.
+    fn tenant_accounts<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> impl Iterator<Item = RefMulti<'a, AccountKey, AccountRecord>> + 'a {
+        self.accounts.accounts.iter().filter(move |e| e.key().tenant == *tenant)
+    }
+}
+
+impl AccountEntry for RefMulti<'_, AccountKey, AccountRecord> {
+    fn id(&self) -> &str {
+        &self.key().account
+    }
+
+    fn record(&self) -> &AccountRecord {
+        self.value()
     }
 }
 

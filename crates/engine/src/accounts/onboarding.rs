@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::AccountRecord;
+use super::record::AccountEntry;
 use crate::time::{Duration, TimeRange, Timestamp};
 
 /// Deals closed in a window and how many of those accounts activated.
@@ -29,12 +29,10 @@ impl Activation {
 }
 
 /// Activation over deals closed in `window`.
-pub fn activation<'a>(
-    accounts: impl IntoIterator<Item = &'a AccountRecord>,
-    window: TimeRange,
-) -> Activation {
+pub fn activation(accounts: impl IntoIterator<Item = impl AccountEntry>, window: TimeRange) -> Activation {
     let mut result = Activation::default();
-    for account in accounts {
+    for entry in accounts {
+        let account = entry.record();
         if account.start().is_some_and(|start| window.contains(start)) {
             result.deals_closed += 1;
             result.activated += u64::from(account.activated().is_some());
@@ -91,15 +89,16 @@ pub struct TimeToValue {
 /// TTFV and time to activation over deals closed in `window`, as of `now`.
 /// A value or activation recorded before the deal (out-of-order data)
 /// counts as zero time.
-pub fn time_to_value<'a>(
-    accounts: impl IntoIterator<Item = (&'a str, &'a AccountRecord)>,
+pub fn time_to_value(
+    accounts: impl IntoIterator<Item = impl AccountEntry>,
     window: TimeRange,
     now: Timestamp,
 ) -> TimeToValue {
     let mut to_value = Vec::new();
     let mut to_activation = Vec::new();
     let mut open = Vec::new();
-    for (id, account) in accounts {
+    for entry in accounts {
+        let (id, account) = (entry.id(), entry.record());
         let Some(start) = account.start().filter(|start| window.contains(*start)) else { continue };
         match account.first_value() {
             Some(value) => to_value.push((value.millis() - start.millis()).max(0)),
@@ -136,23 +135,26 @@ pub struct Inactive {
 
 /// Accounts activated by `now`, not churned, with no usage event in
 /// `[now − period, now]`. METRICS.md's default period is 30 days.
-pub fn inactive_after_activation<'a>(
-    accounts: impl IntoIterator<Item = (&'a str, &'a AccountRecord)>,
+pub fn inactive_after_activation(
+    accounts: impl IntoIterator<Item = impl AccountEntry>,
     now: Timestamp,
     period: Duration,
 ) -> Inactive {
     let since = now.minus(period);
-    let mut list: Vec<InactiveAccount> = accounts
-        .into_iter()
-        .filter(|(_, a)| a.activated().is_some_and(|t| t <= now))
-        .filter(|(_, a)| !a.churned_before(now.plus(Duration(1))))
-        .filter(|(_, a)| a.last_usage().is_none_or(|t| t < since))
-        .map(|(id, a)| InactiveAccount {
-            account: id.to_owned(),
-            last_usage: a.last_usage(),
-            reason: a.inactivity_reason().map(str::to_owned),
-        })
-        .collect();
+    let mut list: Vec<InactiveAccount> = Vec::new();
+    for entry in accounts {
+        let a = entry.record();
+        let inactive = a.activated().is_some_and(|t| t <= now)
+            && !a.churned_before(now.plus(Duration(1)))
+            && a.last_usage().is_none_or(|t| t < since);
+        if inactive {
+            list.push(InactiveAccount {
+                account: entry.id().to_owned(),
+                last_usage: a.last_usage(),
+                reason: a.inactivity_reason().map(str::to_owned),
+            });
+        }
+    }
     list.sort_by(|a, b| a.account.cmp(&b.account));
     let mut per_reason: Vec<(Option<String>, u64)> = Vec::new();
     for account in &list {

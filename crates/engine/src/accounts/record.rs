@@ -166,6 +166,26 @@ impl AccountRecord {
     }
 }
 
+/// One account as the metric functions read it: its id and its record.
+/// Implemented for `(&str, &AccountRecord)` and for the engine's map entries,
+/// so metrics run over the live map without copying records.
+pub trait AccountEntry {
+    /// The account id.
+    fn id(&self) -> &str;
+    /// Its record.
+    fn record(&self) -> &AccountRecord;
+}
+
+impl AccountEntry for (&str, &AccountRecord) {
+    fn id(&self) -> &str {
+        self.0
+    }
+
+    fn record(&self) -> &AccountRecord {
+        self.1
+    }
+}
+
 fn earliest(current: Option<Timestamp>, time: Timestamp) -> Option<Timestamp> {
     Some(current.map_or(time, |t| t.min(time)))
 }

@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::MrrKind;
-use super::record::AccountRecord;
+use super::record::{AccountEntry, AccountRecord};
 use crate::time::TimeRange;
 
 /// The counts and sums behind GRR, NRR and logo churn over one period.
@@ -86,10 +86,10 @@ impl Retention {
 }
 
 /// Retention over `period` of `accounts`.
-pub fn retention<'a>(accounts: impl IntoIterator<Item = &'a AccountRecord>, period: TimeRange) -> Retention {
+pub fn retention(accounts: impl IntoIterator<Item = impl AccountEntry>, period: TimeRange) -> Retention {
     let mut total = Retention::default();
     for account in accounts {
-        total.merge(&account_retention(account, period));
+        total.merge(&account_retention(account.record(), period));
     }
     total
 }
