@@ -1,5 +1,5 @@
 //! The engine's whole state as one serialisable value: every scope with its
-//! series and buckets, plus the dedup index. The server writes it into the
+//! series and buckets, the dedup index and the per-account records. The server writes it into the
 //! store's snapshots and restores it on start-up; the engine itself does no
 //! I/O and picks no format.
 
@@ -9,19 +9,22 @@ use std::sync::atomic::AtomicU64;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountsState;
 use crate::accumulator::AccumulatorKind;
 use crate::dedup::DedupState;
 use crate::engine::{Engine, Hasher, Scope, ScopeKey};
 use crate::event::{Labels, TenantId};
 use crate::series::Series;
 
-/// A copy of an engine's state: aggregates and dedup index. Opaque; made by
+/// A copy of an engine's state: aggregates, dedup index and account records. Opaque; made by
 /// [`Engine::export_state`], serialised by the caller (serde), and put back
 /// by [`Engine::restore_state`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EngineState {
     scopes: Vec<ScopeState>,
     dedup: DedupState,
+    /// Per-account lifecycle records and pinned currencies.
+    accounts: AccountsState,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,7 +68,7 @@ impl Engine {
                 }
             })
             .collect();
-        EngineState { scopes, dedup: self.dedup.export() }
+        EngineState { scopes, dedup: self.dedup.export(), accounts: self.export_accounts() }
     }
 
     /// Loads `state` into an engine that holds no data yet (before serving).
@@ -86,6 +89,7 @@ impl Engine {
             self.scopes.insert(key, value);
         }
         self.dedup.restore(state.dedup);
+        self.restore_accounts(state.accounts);
         Ok(())
     }
 }
@@ -95,7 +99,7 @@ mod tests {
     use crate::event::{Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
     use crate::query::{Query, Window};
     use crate::time::{Duration, Timestamp};
-    use crate::{Engine, EngineConfig, scorers};
+    use crate::{AccountPayload, Engine, EngineConfig, scorers};
 
     fn engine() -> Engine {
         let config = EngineConfig::default();
@@ -126,6 +130,7 @@ mod tests {
             vec![nps("a", 10, now.minus(Duration::hours(1))), nps("b", 3, now.minus(Duration::days(3)))];
         assert_eq!(source.reserve_ids(&tenant, &events, now), vec![true, true]);
         source.apply(&tenant, &events, now);
+        assert!(source.apply_account(&tenant, "acme", now, &AccountPayload::DealClosed).is_ok());
 
         let copy = engine();
         assert!(copy.restore_state(source.export_state()).is_ok());
@@ -135,6 +140,7 @@ mod tests {
         };
         assert_eq!(value(&copy).ok(), value(&source).ok());
         assert_eq!(copy.reserve_ids(&tenant, &events, now), vec![false, false]);
+        assert_eq!(copy.account_count(&tenant), 1, "account records come back too");
         assert!(copy.restore_state(source.export_state()).is_err(), "restore needs a fresh engine");
     }
 }
