@@ -26,9 +26,10 @@ mod validate;
 mod window;
 
 pub use accounts::{
-    AccountEntry, AccountPayload, AccountRecord, AccountsState, Activation, Currency, Durations, Inactive,
-    InactiveAccount, MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange, TimeToValue, Usage,
-    account_retention, activation, inactive_after_activation, retention, time_to_value,
+    AccountEntry, AccountPayload, AccountRecord, AccountsState, Activation, CohortCell, CohortRow, Currency,
+    Durations, Inactive, InactiveAccount, MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange,
+    TimeToValue, Usage, account_retention, activation, cohort_triangle, inactive_after_activation, retention,
+    time_to_value,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};

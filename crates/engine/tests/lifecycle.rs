@@ -257,3 +257,33 @@ fn evict_folds_account_history_past_retention() {
     assert_eq!(record.mrr_changes().len(), 1, "the day-0 change is folded");
     assert_eq!((record.mrr_at(d(40)), record.mrr_at(d(51))), (1_000, 1_010));
 }
+
+#[test]
+fn cohort_triangle_by_start_month() {
+    for (engine, tenant) in [engine_with(&script()), late_engine()] {
+        // now: day 100 = 2026-04-11. Month ends: Feb 1 = day 31, Mar 1 = day 59, Apr 1 = day 90.
+        let rows = engine.cohorts(&tenant, d(100));
+        let summary: Vec<(&str, u64, Vec<(u64, i64)>)> = rows
+            .iter()
+            .map(|r| (r.cohort.as_str(), r.size, r.cells.iter().map(|c| (c.active, c.mrr)).collect()))
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                // January: A, B, C, D and F (churned on day 20).
+                // Feb 1: A 1000, B 2000, C 1500, D 800. Mar 1: C churned; A 1500,
+                // B 1700, D 950 (back). Apr 1: C back with 1300; A 1300.
+                ("2026-01", 5, vec![(4, 5_300), (3, 4_150), (4, 5_250)]),
+                // February: E (day 40), 3000, then +1000 on day 80.
+                ("2026-02", 1, vec![(1, 3_000), (1, 4_000)]),
+            ]
+        );
+        let january = &rows[0];
+        assert!(close(january.logo_retention(1), 60.0));
+        assert!(close(january.revenue_retention(1), 100.0 * 4_150.0 / 5_300.0)); // 78.30 %
+        assert!(close(january.revenue_retention(2), 100.0 * 5_250.0 / 5_300.0)); // 99.06 %
+        assert_eq!(january.logo_retention(3), None, "April has not ended");
+        assert!(close(rows[1].revenue_retention(1), 400.0 / 3.0)); // 133.33 %: expansion
+        assert_eq!(rows[0].cells[0].at, d(31));
+    }
+}

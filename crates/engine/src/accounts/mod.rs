@@ -4,7 +4,7 @@
 //! into one [`AccountRecord`] per (tenant, account), kept in a `DashMap`
 //! beside the scorers' series: an account is one record, never a series per
 //! account per metric, so account cardinality is no series explosion. The
-//! metrics are pure functions over records ([`retention`], [`activation`],
+//! metrics are pure functions over records ([`retention`], [`cohort_triangle`], [`activation`],
 //! [`time_to_value`], [`inactive_after_activation`]); the `Engine` methods
 //! here run them over one tenant's accounts.
 //!
@@ -20,8 +20,10 @@
 //! pinned currencies are serde values, ready to add); onboarding
 //! timeliness and processing volume (per-event counts, so scorers rather
 //! than records); open feedback follow-up (needs survey comments to open
-//! items); cohorts by label (needs labels kept per account).
+//! items); cohorts by label and survey metrics per cohort (need labels or
+//! the cohort kept where survey series can see it).
 
+mod cohorts;
 mod event;
 mod onboarding;
 mod record;
@@ -31,6 +33,7 @@ use dashmap::DashMap;
 use dashmap::mapref::multiple::RefMulti;
 use serde::{Deserialize, Serialize};
 
+pub use cohorts::{CohortCell, CohortRow, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
 pub use onboarding::{
     Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, activation,
@@ -163,6 +166,11 @@ impl Engine {
     /// `tenant`'s activated accounts with no usage in the last `period`.
     pub fn inactive_accounts(&self, tenant: &TenantId, now: Timestamp, period: Duration) -> Inactive {
         inactive_after_activation(self.tenant_accounts(tenant), now, period)
+    }
+
+    /// `tenant`'s start-month cohort triangle as of `now`.
+    pub fn cohorts(&self, tenant: &TenantId, now: Timestamp) -> Vec<CohortRow> {
+        cohort_triangle(self.tenant_accounts(tenant), now)
     }
 
     /// Folds account histories older than `horizon` (see
