@@ -258,12 +258,15 @@ fn evict_folds_account_history_past_retention() {
     assert_eq!((record.mrr_at(d(40)), record.mrr_at(d(51))), (1_000, 1_010));
 }
 
+/// Cohort, size, and (active, MRR) per column.
+type Summary<'a> = (&'a str, u64, Vec<(u64, i64)>);
+
 #[test]
 fn cohort_triangle_by_start_month() {
     for (engine, tenant) in [engine_with(&script()), late_engine()] {
         // now: day 100 = 2026-04-11. Month ends: Feb 1 = day 31, Mar 1 = day 59, Apr 1 = day 90.
         let rows = engine.cohorts(&tenant, d(100));
-        let summary: Vec<(&str, u64, Vec<(u64, i64)>)> = rows
+        let summary: Vec<Summary<'_>> = rows
             .iter()
             .map(|r| (r.cohort.as_str(), r.size, r.cells.iter().map(|c| (c.active, c.mrr)).collect()))
             .collect();

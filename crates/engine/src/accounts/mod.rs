@@ -4,24 +4,24 @@
 //! into one [`AccountRecord`] per (tenant, account), kept in a `DashMap`
 //! beside the scorers' series: an account is one record, never a series per
 //! account per metric, so account cardinality is no series explosion. The
-//! metrics are pure functions over records ([`retention`], [`cohort_triangle`], [`activation`],
-//! [`time_to_value`], [`inactive_after_activation`]); the `Engine` methods
-//! here run them over one tenant's accounts.
+//! metrics are pure functions over records ([`retention`],
+//! [`cohort_triangle`], [`activation`], [`time_to_value`],
+//! [`inactive_after_activation`]); the `Engine` methods here run them over
+//! one tenant's accounts.
 //!
 //! **Invariants:** applying account events never touches a scorer's state,
 //! and scorers never see account state. A record is bounded (see
 //! `record.rs`); its histories are sorted by event time, so answers do not
 //! depend on arrival order.
 //!
-//! Not yet here (next sessions): a `Payload::Account` variant (the
-//! plugin host matches `Payload` exhaustively, so it needs an arm there
-//! too), so that `Engine::validate` / `Engine::apply` route these events
-//! themselves; account state in `EngineState` snapshots (the records and
-//! pinned currencies are serde values, ready to add); onboarding
-//! timeliness and processing volume (per-event counts, so scorers rather
-//! than records); open feedback follow-up (needs survey comments to open
-//! items); cohorts by label and survey metrics per cohort (need labels or
-//! the cohort kept where survey series can see it).
+//! Not yet here (next sessions): a `Payload::Account` variant (the plugin
+//! host matches `Payload` exhaustively, so it needs an arm there too), so
+//! that `Engine::validate` / `Engine::apply` route these events themselves
+//! (account records and pinned currencies already ride in `EngineState`, see
+//! `snapshot.rs`); onboarding timeliness and processing volume (per-event
+//! counts, so scorers rather than records); open feedback follow-up (needs
+//! survey comments to open items); cohorts by label and survey metrics per
+//! cohort (need labels or the cohort kept where survey series can see it).
 
 mod cohorts;
 mod event;
