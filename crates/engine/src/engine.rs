@@ -197,7 +197,8 @@ impl Engine {
 
     /// Applies validated events of one tenant to every scorer that consumes
     /// them. A scorer failing on an event is reported, not fatal: the other
-    /// scorers still see it.
+    /// scorers still see it. A low-score survey comment also opens a
+    /// follow-up item in its account's record (`accounts/feedback.rs`).
     pub fn apply(&self, tenant: &TenantId, events: &[Event], now: Timestamp) -> ApplyReport {
         let registry = self.registry.load();
         let fine_floor = window::fine_floor(now, self.config.fine_retention);
@@ -205,6 +206,7 @@ impl Engine {
         let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
         let mut observations = Observations::new();
         for event in events {
+            self.note_feedback(tenant, event);
             for &index in registry.consumers(event.event_type()) {
                 let scorer = &registry.scorers[index];
                 observations.clear();

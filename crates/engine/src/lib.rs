@@ -27,9 +27,9 @@ mod window;
 
 pub use accounts::{
     AccountEntry, AccountPayload, AccountRecord, AccountsState, Activation, CohortCell, CohortRow, Currency,
-    Durations, Inactive, InactiveAccount, MrrChange, MrrEntry, MrrKind, OpenAccount, Retention, StatusChange,
-    TimeToValue, Usage, account_retention, activation, cohort_triangle, inactive_after_activation, retention,
-    time_to_value,
+    Durations, FeedbackFollowUp, FeedbackItem, Inactive, InactiveAccount, MrrChange, MrrEntry, MrrKind,
+    OpenAccount, Retention, StatusChange, TimeToValue, Usage, account_retention, activation, cohort_triangle,
+    feedback_follow_up, inactive_after_activation, needs_follow_up, retention, time_to_value,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};

@@ -290,3 +290,64 @@ fn cohort_triangle_by_start_month() {
         assert_eq!(rows[0].cells[0].at, d(31));
     }
 }
+
+fn response(
+    id: &str,
+    account: &str,
+    at: Timestamp,
+    kind: SurveyKind,
+    score: Option<i32>,
+    comment: &str,
+) -> Event {
+    Event {
+        id: id.into(),
+        account_id: account.into(),
+        time: at,
+        labels: Labels::default(),
+        payload: Payload::SurveyResponse(SurveyResponse {
+            kind: Some(kind),
+            score,
+            scale: (kind == SurveyKind::Ces).then_some(Scale::new(1, 7)),
+            comment: comment.into(),
+        }),
+    }
+}
+
+#[test]
+fn low_score_comments_wait_for_follow_up() {
+    let (engine, tenant) = engine_with(&[]);
+    let now = d(100);
+    let hours = |day: i64, h: i64| d(day).plus(Duration::hours(h));
+    let addressed = |id: &str| AccountPayload::FeedbackAddressed { response_id: id.into() };
+    // r7's follow-up arrives before its response.
+    assert_eq!(engine.apply_account(&tenant, "A", hours(20, 0), &addressed("r7")), Ok(()));
+    let responses = [
+        response("r1", "A", hours(10, 9), SurveyKind::Csat, Some(2), "payouts are slow"),
+        response("r2", "B", hours(10, 9), SurveyKind::Nps, Some(3), "support never calls back"),
+        response("r3", "C", hours(11, 0), SurveyKind::Ces, Some(3), "setup was hard"),
+        response("r4", "C", hours(11, 0), SurveyKind::Csat, Some(5), "great"), // not low
+        response("r5", "D", hours(12, 0), SurveyKind::Nps, Some(0), ""),       // no comment
+        response("r6", "D", hours(99, 12), SurveyKind::Nps, Some(6), "meh"),   // less than 24 h old
+        response("r7", "A", hours(19, 23), SurveyKind::Csat, Some(1), "wrong invoice"),
+        response("r8", "B", hours(13, 0), SurveyKind::Nps, None, "skipped the score"),
+    ];
+    for event in &responses {
+        assert_eq!(engine.validate(event, now), Ok(()));
+    }
+    assert!(engine.apply(&tenant, &responses, now).failures.is_empty());
+    assert_eq!(engine.apply_account(&tenant, "A", hours(10, 14), &addressed("r1")), Ok(())); // after 5 h
+    assert_eq!(engine.apply_account(&tenant, "B", hours(12, 0), &addressed("r2")), Ok(())); // after 39 h
+
+    let f = engine.feedback_follow_up(&tenant, period(0, 100), now);
+    // Open: r3 (since day 11) and r6.
+    assert_eq!((f.open, f.oldest_open_age), (2, Some(Duration::days(89))));
+    // Due: r1, r2, r3, r7 (r6 is under 24 h old); in time: r1 and r7.
+    assert_eq!((f.due, f.addressed_within_24h), (4, 2));
+    assert!(close(f.addressed_within_24h_pct(), 50.0));
+
+    // Survey metrics are untouched: CSAT over r1 (2), r4 (5), r7 (1) is 1 of 3.
+    let query = Query::new("csat", Window::Range(period(0, 100)));
+    let csat = engine.query(&tenant, &query, now).unwrap();
+    assert_eq!(csat.groups[0].value.count, 3);
+    assert!(close(csat.groups[0].value.value, 100.0 / 3.0));
+}

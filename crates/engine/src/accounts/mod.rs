@@ -17,14 +17,16 @@
 //! Not yet here (next sessions): a `Payload::Account` variant (the plugin
 //! host matches `Payload` exhaustively, so it needs an arm there too), so
 //! that `Engine::validate` / `Engine::apply` route these events themselves
-//! (account records and pinned currencies already ride in `EngineState`, see
+//! (survey comments already open follow-up items from `Engine::apply`, and
+//! account records and pinned currencies already ride in `EngineState`, see
 //! `snapshot.rs`); onboarding timeliness and processing volume (per-event
-//! counts, so scorers rather than records); open feedback follow-up (needs
-//! survey comments to open items); cohorts by label and survey metrics per
-//! cohort (need labels or the cohort kept where survey series can see it).
+//! counts, so scorers rather than records); cohorts by label and survey
+//! metrics per cohort (need labels or the cohort kept where survey series
+//! can see it).
 
 mod cohorts;
 mod event;
+mod feedback;
 mod onboarding;
 mod record;
 mod retention;
@@ -35,17 +37,18 @@ use serde::{Deserialize, Serialize};
 
 pub use cohorts::{CohortCell, CohortRow, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
+pub use feedback::{FeedbackFollowUp, feedback_follow_up, needs_follow_up};
 pub use onboarding::{
     Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, activation,
     inactive_after_activation, time_to_value,
 };
-pub use record::{AccountEntry, AccountRecord, MrrEntry, StatusChange};
+pub use record::{AccountEntry, AccountRecord, FeedbackItem, MrrEntry, StatusChange};
 pub use retention::{Retention, account_retention, retention};
 
 use crate::engine::{Engine, Hasher};
-use crate::event::TenantId;
+use crate::event::{Event, TenantId};
 use crate::time::{Duration, TimeRange, Timestamp};
-use crate::validate::{EventLimits, Rejection, RejectionReason, validate_account};
+use crate::validate::{EventLimits, Rejection, RejectionReason, resolve_scale, validate_account};
 
 /// Key of one account's record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,6 +137,33 @@ impl Engine {
                 format!("amount is in {code}, but this tenant's currency is {}", pinned.as_str()),
             ))
         }
+    }
+
+    /// Opens a follow-up item when `event` is a survey response with a
+    /// comment on a low score from a named account (see `feedback.rs`).
+    /// Called by `Engine::apply` for every event; scorers are not involved.
+    pub(crate) fn note_feedback(&self, tenant: &TenantId, event: &Event) {
+        let Some(survey) = event.payload.as_survey() else { return };
+        if event.account_id.is_empty() || survey.comment.trim().is_empty() {
+            return;
+        }
+        let (Some(kind), Some(score)) = (survey.kind, survey.score) else { return };
+        let Ok(scale) = resolve_scale(kind, survey.scale, &self.config().surveys) else { return };
+        if needs_follow_up(kind, scale, score) {
+            let key = AccountKey { tenant: tenant.clone(), account: event.account_id.as_str().into() };
+            self.accounts.accounts.entry(key).or_default().open_feedback(&event.id, event.time);
+        }
+    }
+
+    /// `tenant`'s feedback backlog at `now` and the share of comments made
+    /// in `window` addressed within 24 hours.
+    pub fn feedback_follow_up(
+        &self,
+        tenant: &TenantId,
+        window: TimeRange,
+        now: Timestamp,
+    ) -> FeedbackFollowUp {
+        feedback_follow_up(self.tenant_accounts(tenant), window, now)
     }
 
     /// A copy of one account's record.

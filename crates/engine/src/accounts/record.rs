@@ -46,6 +46,21 @@ pub struct AccountRecord {
     mrr_base: i64,
     /// MRR changes, by time (arrival order among equal times).
     mrr: Vec<MrrEntry>,
+    /// Low-score comments and their follow-ups, by response id.
+    feedback: Vec<FeedbackItem>,
+}
+
+/// A survey comment that needs follow-up, and when it got one. Either half
+/// may come first: a `feedback_addressed` that arrives before its response
+/// waits here for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedbackItem {
+    /// The survey response's event id.
+    pub response_id: Box<str>,
+    /// When the low-score comment was made, once its response is seen.
+    pub opened: Option<Timestamp>,
+    /// When it was first addressed, if it was.
+    pub addressed: Option<Timestamp>,
 }
 
 impl AccountRecord {
@@ -70,10 +85,42 @@ impl AccountRecord {
                     self.inactivity = Some((time, reason.as_str().into()));
                 }
             }
-            // Onboarding timeliness and feedback follow-up are counted
-            // elsewhere (see the module docs of `accounts`).
-            AccountPayload::MilestoneReached { .. } | AccountPayload::FeedbackAddressed { .. } => {}
+            AccountPayload::FeedbackAddressed { response_id } => {
+                let item = self.feedback_item(response_id);
+                item.addressed = earliest(item.addressed, time);
+            }
+            // Onboarding timeliness is a per-event count, not account state
+            // (see the module docs of `accounts`).
+            AccountPayload::MilestoneReached { .. } => {}
         }
+    }
+
+    /// Records a low-score survey comment (response `response_id` at
+    /// `time`) that needs a follow-up.
+    pub fn open_feedback(&mut self, response_id: &str, time: Timestamp) {
+        let item = self.feedback_item(response_id);
+        item.opened = earliest(item.opened, time);
+    }
+
+    /// Low-score comments and follow-ups, in arrival order.
+    pub fn feedback(&self) -> &[FeedbackItem] {
+        &self.feedback
+    }
+
+    fn feedback_item(&mut self, response_id: &str) -> &mut FeedbackItem {
+        let index = match self.feedback.iter().position(|f| *f.response_id == *response_id) {
+            Some(index) => index,
+            None => {
+                self.feedback.reserve_exact(1);
+                self.feedback.push(FeedbackItem {
+                    response_id: response_id.into(),
+                    opened: None,
+                    addressed: None,
+                });
+                self.feedback.len() - 1
+            }
+        };
+        &mut self.feedback[index]
     }
 
     /// When the deal closed (the earliest `deal_closed`), if it did.
@@ -155,6 +202,13 @@ impl AccountRecord {
             self.status.drain(..old - 1);
             self.status.shrink_to_fit();
         }
+        // Follow-ups done before the horizon are history; open comments
+        // stay in the backlog however old.
+        let before = self.feedback.len();
+        self.feedback.retain(|f| f.addressed.is_none_or(|t| t >= horizon));
+        if self.feedback.len() < before {
+            self.feedback.shrink_to_fit();
+        }
     }
 
     /// Bytes this record holds on the heap (its histories and reason), for
@@ -163,6 +217,8 @@ impl AccountRecord {
         self.status.capacity() * size_of::<StatusChange>()
             + self.mrr.capacity() * size_of::<MrrEntry>()
             + self.inactivity.as_ref().map_or(0, |(_, reason)| reason.len())
+            + self.feedback.capacity() * size_of::<FeedbackItem>()
+            + self.feedback.iter().map(|f| f.response_id.len()).sum::<usize>()
     }
 }
 
@@ -270,6 +326,30 @@ mod tests {
         record.apply(Timestamp(20), &reason("seasonal"));
         record.apply(Timestamp(10), &reason("integration_blocked"));
         assert_eq!(record.inactivity_reason(), Some("seasonal"));
+    }
+
+    #[test]
+    fn follow_up_closes_a_comment_in_either_order_and_done_ones_are_compacted() {
+        let mut record = AccountRecord::default();
+        let addressed = |id: &str| AccountPayload::FeedbackAddressed { response_id: id.into() };
+        record.apply(Timestamp(5), &addressed("r2")); // before its response
+        record.open_feedback("r1", Timestamp(1));
+        record.open_feedback("r2", Timestamp(4));
+        record.apply(Timestamp(3), &addressed("r1"));
+        record.open_feedback("r3", Timestamp(2));
+        let state: Vec<_> =
+            record.feedback().iter().map(|f| (&*f.response_id, f.opened, f.addressed)).collect();
+        assert_eq!(
+            state,
+            vec![
+                ("r2", Some(Timestamp(4)), Some(Timestamp(5))),
+                ("r1", Some(Timestamp(1)), Some(Timestamp(3))),
+                ("r3", Some(Timestamp(2)), None),
+            ]
+        );
+        record.compact(Timestamp(4));
+        let left: Vec<&str> = record.feedback().iter().map(|f| &*f.response_id).collect();
+        assert_eq!(left, vec!["r2", "r3"], "r1 was done before the horizon; r3 is still open");
     }
 
     #[test]
