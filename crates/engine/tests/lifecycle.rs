@@ -351,3 +351,14 @@ fn low_score_comments_wait_for_follow_up() {
     assert_eq!(csat.groups[0].value.count, 3);
     assert!(close(csat.groups[0].value.value, 100.0 / 3.0));
 }
+
+#[test]
+fn account_ids_follow_the_configured_id_limit() {
+    let mut config = EngineConfig::default();
+    config.limits.max_id_len = 4;
+    let engine = Engine::new(config, vec![]).unwrap();
+    let tenant = TenantId::new("acme");
+    assert_eq!(engine.validate_account(&tenant, "acme", &AccountPayload::DealClosed), Ok(()));
+    let refused = engine.validate_account(&tenant, "acme-2", &AccountPayload::DealClosed);
+    assert_eq!(refused.map_err(|r| r.reason), Err(RejectionReason::MissingField));
+}

@@ -48,7 +48,7 @@ pub use retention::{Retention, account_retention, retention};
 use crate::engine::{Engine, Hasher};
 use crate::event::{Event, TenantId};
 use crate::time::{Duration, TimeRange, Timestamp};
-use crate::validate::{EventLimits, Rejection, RejectionReason, resolve_scale, validate_account};
+use crate::validate::{Rejection, RejectionReason, resolve_scale, validate_account};
 
 /// Key of one account's record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ impl Engine {
         account_id: &str,
         payload: &AccountPayload,
     ) -> Result<(), Rejection> {
-        validate_account(account_id, payload, &EventLimits::default())?;
+        validate_account(account_id, payload, &self.config().limits)?;
         self.check_currency(tenant, payload, false)
     }
 
