@@ -1,6 +1,7 @@
 //! Property: GRR, NRR and logo churn from the engine's account records equal
 //! a from-scratch recomputation over the raw events, whatever order the
-//! events arrive in and whether histories before the period were compacted.
+//! events arrive in and whether histories before the period were compacted;
+//! so do activation rate, TTFV and time to activation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use proptest::prelude::*;
@@ -145,5 +146,71 @@ proptest! {
         if let (Some(grr), Some(nrr)) = (r.grr(), r.nrr()) {
             prop_assert!(grr <= 100.0 && grr <= nrr, "GRR {grr} above 100 or above NRR {nrr}");
         }
+    }
+}
+
+/// Onboarding events of one account: (kind, day) with kind 0 = deal,
+/// 1 = activated, 2 = value realized; repeats and any order allowed.
+fn onboarding() -> impl Strategy<Value = Vec<(usize, usize, i64)>> {
+    prop::collection::vec((0..ACCOUNTS.len(), 0..3usize, 0..60i64), 0..40)
+}
+
+/// The interpolated quantile, as spreadsheets compute it.
+fn quantile(mut v: Vec<i64>, p: f64) -> Option<i64> {
+    v.sort_unstable();
+    let last = v.len().checked_sub(1)?;
+    let rank = p * last as f64;
+    let (lo, hi) = (v[rank.floor() as usize] as f64, v[rank.ceil() as usize] as f64);
+    Some((lo + (rank - rank.floor()) * (hi - lo)).round() as i64)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn activation_and_time_to_value_equal_brute_force(
+        events in onboarding(),
+        from in 0..60i64,
+        length in 1..60i64,
+    ) {
+        let engine = Engine::new(EngineConfig::default(), vec![]).unwrap();
+        let tenant = TenantId::new("t");
+        for (account, kind, day) in &events {
+            let payload = match kind {
+                0 => AccountPayload::DealClosed,
+                1 => AccountPayload::Activated,
+                _ => AccountPayload::ValueRealized { goal: "g".into() },
+            };
+            prop_assert!(engine.apply_account(&tenant, ACCOUNTS[*account], Timestamp(BASE + day * DAY), &payload).is_ok());
+        }
+        let now = Timestamp(BASE + 100 * DAY);
+        let window = TimeRange { start: Timestamp(BASE + from * DAY), end: Timestamp(BASE + (from + length) * DAY) };
+        let first = |account: usize, kind: usize| {
+            events.iter().filter(|e| e.0 == account && e.1 == kind).map(|e| e.2).min()
+        };
+        let (mut deals, mut activated, mut to_value, mut to_live, mut open) = (0, 0, vec![], vec![], vec![]);
+        for account in 0..ACCOUNTS.len() {
+            let Some(deal) = first(account, 0).filter(|d| from <= *d && *d < from + length) else { continue };
+            deals += 1;
+            if let Some(live) = first(account, 1) {
+                activated += 1;
+                to_live.push((live - deal).max(0) * DAY);
+            }
+            match first(account, 2) {
+                Some(value) => to_value.push((value - deal).max(0) * DAY),
+                None => open.push((100 - deal) * DAY),
+            }
+        }
+        let a = engine.activation(&tenant, window);
+        prop_assert_eq!((a.deals_closed, a.activated), (deals, activated));
+        let t = engine.time_to_value(&tenant, window, now);
+        prop_assert_eq!(t.first_value.count, to_value.len() as u64);
+        prop_assert_eq!(t.first_value.median.map(|d| d.millis()), quantile(to_value.clone(), 0.5));
+        prop_assert_eq!(t.first_value.p90.map(|d| d.millis()), quantile(to_value, 0.9));
+        prop_assert_eq!(t.activation.median.map(|d| d.millis()), quantile(to_live, 0.5));
+        let mut ages: Vec<i64> = t.open.iter().map(|o| o.age.millis()).collect();
+        ages.sort_unstable();
+        open.sort_unstable();
+        prop_assert_eq!(ages, open);
     }
 }
