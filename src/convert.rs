@@ -2,7 +2,7 @@
 //! valid is decided by the engine, not here.
 
 use rapport_engine as engine;
-use rapport_engine::{Labels, Rejection, RejectionReason, Timestamp};
+use rapport_engine::{AccountPayload, Labels, Rejection, RejectionReason, Timestamp};
 use tonic::Status;
 
 use crate::proto;
@@ -19,6 +19,23 @@ pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
             engine::Payload::SurveyResponse(survey_response(survey))
         }
         Some(proto::event::Payload::Custom(custom)) => engine::Payload::Custom(custom_event(custom)),
+        Some(proto::event::Payload::AccountLifecycle(lifecycle)) => {
+            engine::Payload::Account(account_lifecycle(lifecycle)?)
+        }
+        Some(proto::event::Payload::MrrChange(change)) => engine::Payload::Account(mrr_change(change)?),
+        Some(proto::event::Payload::Usage(usage)) => {
+            engine::Payload::Account(AccountPayload::Usage(engine::Usage {
+                transactions: usage.transactions,
+                amount_minor: usage.amount_minor,
+                currency: usage.currency,
+            }))
+        }
+        Some(proto::event::Payload::InactivityReason(inactivity)) => {
+            engine::Payload::Account(AccountPayload::InactivityReason { reason: inactivity.reason })
+        }
+        Some(proto::event::Payload::FeedbackAddressed(addressed)) => {
+            engine::Payload::Account(AccountPayload::FeedbackAddressed { response_id: addressed.response_id })
+        }
         None => {
             return Err(reject(
                 RejectionReason::MissingPayload,
@@ -48,6 +65,53 @@ fn survey_response(wire: proto::SurveyResponse) -> engine::SurveyResponse {
         scale: wire.scale.map(|s| engine::Scale::new(s.min, s.max)),
         comment: wire.comment,
     }
+}
+
+/// An unspecified or unknown kind, or a milestone without its due time, is
+/// `MissingField`.
+fn account_lifecycle(wire: proto::AccountLifecycle) -> Result<AccountPayload, Rejection> {
+    use proto::AccountLifecycleKind as K;
+    match K::try_from(wire.kind) {
+        Ok(K::DealClosed) => Ok(AccountPayload::DealClosed),
+        Ok(K::Activated) => Ok(AccountPayload::Activated),
+        Ok(K::ValueRealized) => Ok(AccountPayload::ValueRealized { goal: wire.goal }),
+        Ok(K::MilestoneReached) => {
+            let due = wire.due.ok_or_else(|| {
+                reject(RejectionReason::MissingField, "milestone_reached event needs a due time")
+            })?;
+            let due = timestamp(&due)
+                .ok_or_else(|| reject(RejectionReason::MissingField, "milestone due time is out of range"))?;
+            Ok(AccountPayload::MilestoneReached { milestone: wire.milestone, due })
+        }
+        Ok(K::Churned) => Ok(AccountPayload::Churned),
+        Ok(K::Reactivated) => Ok(AccountPayload::Reactivated),
+        Ok(K::Unspecified) | Err(_) => Err(reject(
+            RejectionReason::MissingField,
+            "account lifecycle event needs a kind (ACCOUNT_LIFECYCLE_KIND_UNSPECIFIED or unknown)",
+        )),
+    }
+}
+
+/// An unspecified or unknown kind is `MissingField`.
+fn mrr_change(wire: proto::MrrChange) -> Result<AccountPayload, Rejection> {
+    use proto::MrrChangeKind as K;
+    let kind = match K::try_from(wire.kind) {
+        Ok(K::New) => engine::MrrKind::New,
+        Ok(K::Expansion) => engine::MrrKind::Expansion,
+        Ok(K::Contraction) => engine::MrrKind::Contraction,
+        Ok(K::Churn) => engine::MrrKind::Churn,
+        Ok(K::Unspecified) | Err(_) => {
+            return Err(reject(
+                RejectionReason::MissingField,
+                "mrr_change event needs a kind (MRR_CHANGE_KIND_UNSPECIFIED or unknown)",
+            ));
+        }
+    };
+    Ok(AccountPayload::Mrr(engine::MrrChange {
+        kind,
+        amount_minor: wire.amount_minor,
+        currency: wire.currency,
+    }))
 }
 
 /// Map entries sorted by name, so the same event always reads the same.

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::accounts::AccountBook;
 use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ObservedValue};
 use crate::dedup::DedupIndex;
-use crate::event::{Event, Labels, TenantId};
+use crate::event::{Event, Labels, Payload, TenantId};
 use crate::query::{GroupResult, Point, Query, QueryError, QueryResult, Window};
 use crate::registry::{Registry, RegistryError};
 use crate::scorer::{MetricSpec, MetricValue, Observations, Scorer, ScorerError};
@@ -205,7 +205,19 @@ impl Engine {
         let mut scopes: Vec<Option<Arc<Scope>>> = vec![None; registry.scorers.len()];
         let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
         let mut observations = Observations::new();
+        let mut account_refusals: (u64, String) = (0, String::new());
         for event in events {
+            // Account events go to the account's record, not to scorers.
+            if let Payload::Account(account) = &event.payload {
+                // Refused only when its currency raced the tenant's first
+                // money event past validation; reported like a scorer
+                // failure, under the name `accounts`.
+                if let Err(rejection) = self.apply_account(tenant, &event.account_id, event.time, account) {
+                    account_refusals.0 += 1;
+                    account_refusals.1 = rejection.message;
+                }
+                continue;
+            }
             self.note_feedback(tenant, event);
             for &index in registry.consumers(event.event_type()) {
                 let scorer = &registry.scorers[index];
@@ -243,6 +255,13 @@ impl Engine {
                 last_error,
             })
             .collect();
+        if account_refusals.0 > 0 {
+            failures.push(ScorerFailure {
+                scorer: "accounts".to_owned(),
+                events: account_refusals.0,
+                last_error: account_refusals.1,
+            });
+        }
         failures.sort_by(|a, b| a.scorer.cmp(&b.scorer));
         ApplyReport { failures }
     }
@@ -497,7 +516,7 @@ fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Resu
 mod tests {
     use super::*;
     use crate::accumulator::AccumulatorView;
-    use crate::event::{CustomEvent, Payload};
+    use crate::event::CustomEvent;
     use crate::scorer::{MetricSpec, ScorerSpec};
 
     /// Counts `search` custom events per team and keeps the top terms.

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::AccountPayload;
 use crate::time::Timestamp;
 
 /// The tenant that owns an event or a query. Every stored key carries one.
@@ -105,6 +106,9 @@ pub enum Payload {
     /// A domain event rapport does not know, consumed by type name (for
     /// example by a plugin's scorer).
     Custom(CustomEvent),
+    /// A lifecycle, revenue, usage or follow-up event of one account, kept
+    /// in that account's record (see [`crate::accounts`]), not in series.
+    Account(AccountPayload),
 }
 
 impl Payload {
@@ -113,6 +117,7 @@ impl Payload {
         match self {
             Payload::SurveyResponse(_) => SurveyResponse::EVENT_TYPE,
             Payload::Custom(custom) => &custom.type_name,
+            Payload::Account(account) => account.event_type(),
         }
     }
 
@@ -120,7 +125,7 @@ impl Payload {
     pub fn as_survey(&self) -> Option<&SurveyResponse> {
         match self {
             Payload::SurveyResponse(survey) => Some(survey),
-            Payload::Custom(_) => None,
+            Payload::Custom(_) | Payload::Account(_) => None,
         }
     }
 
@@ -128,7 +133,7 @@ impl Payload {
     pub fn as_custom(&self) -> Option<&CustomEvent> {
         match self {
             Payload::Custom(custom) => Some(custom),
-            Payload::SurveyResponse(_) => None,
+            Payload::SurveyResponse(_) | Payload::Account(_) => None,
         }
     }
 
@@ -138,6 +143,7 @@ impl Payload {
         match self {
             Payload::SurveyResponse(survey) => survey.dimension(key),
             Payload::Custom(custom) => custom.attribute(key),
+            Payload::Account(_) => None,
         }
     }
 }

@@ -189,6 +189,7 @@ pub fn validate(
     match &event.payload {
         Payload::SurveyResponse(survey) => validate_survey(survey, surveys),
         Payload::Custom(custom) => validate_custom(custom, limits),
+        Payload::Account(account) => validate_account(&event.account_id, account, limits),
     }
 }
 
@@ -200,7 +201,10 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     if custom.type_name.is_empty() {
         return Err(Rejection::new(R::MissingField, "custom event has no type name"));
     }
-    if !is_key(&custom.type_name, limits) || custom.type_name == SurveyResponse::EVENT_TYPE {
+    if !is_key(&custom.type_name, limits)
+        || custom.type_name == SurveyResponse::EVENT_TYPE
+        || AccountPayload::EVENT_TYPES.contains(&custom.type_name.as_str())
+    {
         return Err(Rejection::new(
             R::MissingField,
             format!(

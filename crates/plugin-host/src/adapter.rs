@@ -317,6 +317,10 @@ fn event_view(event: &Event, surveys: &SurveySettings, scratch: &mut Scratch) ->
                 scratch.values.push(named("scale_max", f64::from(scale.max)));
             }
         }
+        // Not offered to plugins for now: `Engine::apply` keeps account
+        // events in the account records and gives them to no scorer. Should
+        // one reach here, the plugin sees its type name and labels only.
+        Payload::Account(_) => {}
     }
     RpEvent {
         type_name: RpStr::from_str(event.event_type()),
