@@ -110,3 +110,23 @@ async fn custom_events_cannot_take_an_account_event_type_name() {
     assert_eq!(rejected(&result), vec![(0, proto::RejectionReason::MissingField)], "{result:?}");
     assert_eq!(result.accepted, 1);
 }
+
+#[tokio::test]
+async fn account_events_survive_a_restart_with_a_data_directory() {
+    use rapport::config::{DurabilitySettings, Settings};
+    let data = tempfile::tempdir().unwrap();
+    let settings = || Settings {
+        durability: DurabilitySettings { data_dir: Some(data.path().to_owned()), ..Default::default() },
+        ..Settings::default()
+    };
+    let first = || event("m0", "acme", mrr(proto::MrrChangeKind::New, 10_000, "EUR"));
+    let server = TestServer::start_with(settings()).await;
+    assert_eq!(server.record(vec![first()]).await.accepted, 1);
+    server.server.stop().await.unwrap();
+
+    // The id is still known and the tenant's currency still pinned.
+    let server = TestServer::start_with(settings()).await;
+    let result = server.record(vec![first(), event("m1", "acme", usage("USD"))]).await;
+    assert_eq!(rejected(&result), vec![(1, proto::RejectionReason::MissingField)], "{result:?}");
+    assert_eq!((result.accepted, result.duplicates), (0, 1));
+}
