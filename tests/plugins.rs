@@ -9,8 +9,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 use rapport::config::{PluginSettings, Settings};
@@ -19,67 +17,15 @@ use rapport::proto::{self, SurveyKind as K};
 use tonic::Code;
 use tonic::transport::Channel;
 
-// === Building plugins (as crates/plugin-host/tests/common does) ===
+// === Building plugins (the helpers the plugin-host tests use) ===
 
-/// The workspace root.
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Builds the Rust plugins once per test binary, into a target directory of
-/// their own (so the outer `cargo test` and its lock are not involved), and
-/// returns the directory holding the libraries.
-fn built_plugins() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("plugins-target");
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args(["build", "--quiet", "-p", "rapport-workforce", "-p", "rapport-faulty"])
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building the plugins failed");
-        target.join("debug")
-    })
-}
-
-/// File name of a cdylib named `crate_name` on this platform.
-fn library_name(crate_name: &str) -> String {
-    format!("{}{crate_name}{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX)
-}
-
-/// A fresh plugin directory holding copies of the given built plugins.
-fn plugin_dir(crates: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for name in crates {
-        copy_plugin(name, dir.path());
-    }
-    dir
-}
+#[path = "../crates/plugin-host/tests/common/build.rs"]
+mod plugin_build;
+use plugin_build::*;
 
 fn copy_plugin(crate_name: &str, dir: &Path) {
     let file = library_name(crate_name);
     std::fs::copy(built_plugins().join(&file), dir.join(&file)).expect("copy plugin");
-}
-
-/// Compiles C `source` into shared library `out` against the plugin header
-/// with the system C compiler (`$CC`, else `cc`), with `extra` arguments.
-fn compile_c(source: &Path, out: &Path, extra: &[&str]) {
-    let include = workspace().join("crates/plugin-api/include");
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let status = Command::new(&cc)
-        .args(["-std=c11", "-Wall", "-Werror", "-O2", "-shared", "-fPIC", "-o"])
-        .arg(out)
-        .arg("-I")
-        .arg(&include)
-        .args(extra)
-        .arg(source)
-        .arg("-lm")
-        .status()
-        .unwrap_or_else(|e| panic!("run {cc}: {e}"));
-    assert!(status.success(), "{cc} failed on {}", source.display());
 }
 
 fn social_mentions_source() -> PathBuf {
@@ -337,8 +283,8 @@ async fn load_reload_and_unload_over_grpc_keep_counts_and_update_list_metrics() 
 async fn refuses_wrong_abi_non_plugins_and_paths_outside_the_directory_with_clear_codes() {
     let dir = plugin_dir(&["rapport_workforce"]);
     // Also present at start: they are logged and skipped, the server starts.
-    compile_c(&host_test_c("wrong_abi.c"), &dir.path().join(library_name("wrong_abi")), &[]);
-    compile_c(&host_test_c("no_symbol.c"), &dir.path().join(library_name("no_symbol")), &[]);
+    compile_c(&host_test_c("wrong_abi.c"), &dir.path().join(library_name("wrong_abi")));
+    compile_c(&host_test_c("no_symbol.c"), &dir.path().join(library_name("no_symbol")));
     std::fs::write(dir.path().join(library_name("junk")), "not a library").unwrap();
     let server = server_with(dir.path(), 100).await;
     let names: Vec<String> = list_plugins(&server).await.into_iter().map(|p| p.name).collect();
@@ -430,7 +376,7 @@ async fn a_panic_while_evaluating_is_an_internal_error_and_the_server_goes_on() 
 async fn c_social_mentions_plugin_is_loaded_by_the_real_server_and_answers_by_channel() {
     let dir = plugin_dir(&[]);
     let file = library_name("rapport_social_mentions");
-    compile_c(&social_mentions_source(), &dir.path().join(&file), &[]);
+    compile_c(&social_mentions_source(), &dir.path().join(&file));
     let server = server_with(dir.path(), 100).await;
     let listed = list_plugins(&server).await;
     assert_eq!((listed[0].name.as_str(), listed[0].version.as_str()), ("social_mentions", "1.0.0"));
@@ -469,7 +415,7 @@ async fn c_social_mentions_plugin_is_loaded_by_the_real_server_and_answers_by_ch
 
     // A new build with a new version, reloaded in place: counts kept.
     let fresh = dir.path().join("fresh.tmp");
-    compile_c(&social_mentions_source(), &fresh, &["-DSOCIAL_MENTIONS_VERSION=\"2.0.0\""]);
+    compile_c_with(&social_mentions_source(), &fresh, &["-DSOCIAL_MENTIONS_VERSION=\"2.0.0\""]);
     std::fs::rename(&fresh, dir.path().join(&file)).unwrap();
     let reloaded = plugins(&server)
         .reload_plugin(proto::ReloadPluginRequest { name: "social_mentions".into() })
@@ -571,7 +517,7 @@ fn compile_csat_plugin(out: &Path, clashing: bool) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("csat.c");
     std::fs::write(&file, source).unwrap();
-    compile_c(&file, out, &[]);
+    compile_c(&file, out);
 }
 
 #[tokio::test]
