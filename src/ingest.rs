@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use rapport_engine::{Engine, Event, Payload, Rejection, RejectionReason, TenantId, Timestamp};
+use rapport_engine::{Engine, Event, Payload, TenantId, Timestamp};
 use tonic::Status;
 
 use crate::convert;
@@ -78,31 +78,13 @@ impl Ingestor {
         // Decode and validate each event on its own.
         let mut accepted = Vec::with_capacity(events.len());
         let mut rejections = Vec::new();
-        // The currency of the batch's first accepted money event: a tenant
-        // has one currency, and its first money event pins it at apply, so a
-        // later event of this batch in another currency is refused here.
-        let mut batch_currency: Option<String> = None;
         for (index, wire) in events.into_iter().enumerate() {
             let checked = convert::event(wire).and_then(|event| {
                 self.engine.validate(&event, now)?;
                 if let Payload::Account(account) = &event.payload {
-                    // The tenant's pinned currency, if any.
+                    // Payload rules and the tenant's one currency (pinned
+                    // by its first money event, also within this batch).
                     self.engine.validate_account(tenant, &event.account_id, account)?;
-                    if let Some(code) = account.currency() {
-                        match &batch_currency {
-                            Some(first) if first != code => {
-                                return Err(Rejection {
-                                    reason: RejectionReason::MissingField,
-                                    message: format!(
-                                        "amount is in {code}, but this batch's first amount is in {first} \
-                                         and a tenant has one currency"
-                                    ),
-                                });
-                            }
-                            Some(_) => {}
-                            None => batch_currency = Some(code.to_owned()),
-                        }
-                    }
                 }
                 Ok(event)
             });

@@ -85,8 +85,12 @@ impl AccountsState {
 
 impl Engine {
     /// Checks an account event for `tenant`: the payload's own rules (see
-    /// `validate_account`) and, for money, the tenant's currency once one is
-    /// pinned. Nothing is recorded.
+    /// `validate_account`) and, for money, the tenant's currency. The first
+    /// money event a tenant ever validates pins that currency, atomically,
+    /// so a later event in another currency is refused here, whether it
+    /// comes later in the same batch or in a concurrent one. (If the pinning
+    /// event's batch then fails to log, the pin stays for this process: it
+    /// is the currency that tenant sends.)
     pub fn validate_account(
         &self,
         tenant: &TenantId,
@@ -94,12 +98,12 @@ impl Engine {
         payload: &AccountPayload,
     ) -> Result<(), Rejection> {
         validate_account(account_id, payload, &self.config().limits)?;
-        self.check_currency(tenant, payload, false)
+        self.check_currency(tenant, payload)
     }
 
-    /// Records a validated account event. The first money event of a tenant
-    /// pins its currency; an event in another currency (one that raced the
-    /// pinning past validation) is refused here and changes nothing.
+    /// Records a validated account event. Replay does not validate, so the
+    /// currency is checked (and pinned) here too; live events always pass,
+    /// since validation pinned it already.
     pub fn apply_account(
         &self,
         tenant: &TenantId,
@@ -107,28 +111,18 @@ impl Engine {
         time: Timestamp,
         payload: &AccountPayload,
     ) -> Result<(), Rejection> {
-        self.check_currency(tenant, payload, true)?;
+        self.check_currency(tenant, payload)?;
         let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
         self.accounts.accounts.entry(key).or_default().apply(time, payload);
         Ok(())
     }
 
-    fn check_currency(
-        &self,
-        tenant: &TenantId,
-        payload: &AccountPayload,
-        pin: bool,
-    ) -> Result<(), Rejection> {
+    /// Pins `tenant`'s currency on its first money event and refuses any
+    /// other currency after that.
+    fn check_currency(&self, tenant: &TenantId, payload: &AccountPayload) -> Result<(), Rejection> {
         let Some(code) = payload.currency() else { return Ok(()) };
         let currency = Currency::parse(code).ok_or_else(|| bad_currency(code))?;
-        let pinned = if pin {
-            *self.accounts.currencies.entry(tenant.clone()).or_insert(currency)
-        } else {
-            match self.accounts.currencies.get(tenant) {
-                Some(pinned) => *pinned,
-                None => return Ok(()),
-            }
-        };
+        let pinned = *self.accounts.currencies.entry(tenant.clone()).or_insert(currency);
         if pinned == currency {
             Ok(())
         } else {
