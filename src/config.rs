@@ -68,7 +68,8 @@ pub struct ServerArgs {
     /// When the log syncs: always, interval:<duration> or never [default: always].
     #[arg(long, env = "RAPPORT_FSYNC", value_parser = parse_fsync)]
     pub fsync: Option<FsyncPolicy>,
-    /// How long an event id is remembered to drop retries [default: 24h].
+    /// How long an event id is remembered to drop retries; 0 turns
+    /// deduplication off (retries count again) [default: 24h].
     #[arg(long, env = "RAPPORT_DEDUP_WINDOW")]
     pub dedup_window: Option<humantime::Duration>,
     /// How often the state is snapshotted and the log truncated [default: 5m].
@@ -211,7 +212,9 @@ impl Settings {
             engine.limits.max_future_skew = to_engine_duration(d, "max_future_skew")?;
         }
         if let Some(d) = pick(args.dedup_window, file.dedup_window) {
-            engine.dedup_window = to_engine_duration(d, "dedup_window")?;
+            // Zero is allowed: it turns deduplication off.
+            engine.dedup_window =
+                if d.is_zero() { Duration(0) } else { to_engine_duration(d, "dedup_window")? };
         }
         if engine.fine_retention > engine.retention {
             bail!("fine_retention must not exceed retention");
@@ -394,6 +397,19 @@ mod tests {
         let args = ServerArgs { config: Some(path), in_memory: true, ..ServerArgs::default() };
         assert_eq!(Settings::load(args)?.durability.data_dir, None);
         assert!(Settings::default().durability.data_dir.is_none(), "library default stays in memory");
+        Ok(())
+    }
+
+    #[test]
+    fn a_zero_dedup_window_turns_deduplication_off() -> anyhow::Result<()> {
+        let zero: humantime::Duration = "0s".parse()?;
+        let settings = Settings::load(ServerArgs { dedup_window: Some(zero), ..ServerArgs::default() })?;
+        assert_eq!(settings.engine.dedup_window, Duration(0));
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("rapport.toml");
+        std::fs::write(&path, "dedup_window = \"0\"\n")?;
+        let settings = Settings::load(ServerArgs { config: Some(path), ..ServerArgs::default() })?;
+        assert_eq!(settings.engine.dedup_window, Duration(0));
         Ok(())
     }
 

@@ -370,6 +370,21 @@ async fn a_repeated_id_counts_once_within_a_batch_and_across_concurrent_batches(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_zero_dedup_window_counts_a_retry_twice_and_remembers_no_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &["--dedup-window", "0"]);
+    let client = daemon.client().await;
+    let events = batch("off", 10);
+    for _ in 0..2 {
+        let result = client.record(events.clone()).await.unwrap();
+        assert_eq!((result.accepted, result.duplicates), (10, 0));
+    }
+    let mut expected = events.clone();
+    expected.extend(events);
+    assert_nps(client.nps().await, expected_nps(&expected));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), &[]);

@@ -48,7 +48,8 @@ pub struct EngineConfig {
     /// Most points one group's time series may have.
     pub max_points: usize,
     /// How long, by arrival time, an event id is remembered so that the same
-    /// (tenant, id) is counted once.
+    /// (tenant, id) is counted once. Zero turns deduplication off: no id is
+    /// remembered and a retried event counts again.
     #[serde(default = "default_dedup_window")]
     pub dedup_window: Duration,
 }
