@@ -1,11 +1,6 @@
 //! `rapport.v1.MetricsService`.
 
-use std::pin::Pin;
 use std::sync::Arc;
-
-use futures::Stream;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use rapport_engine::Engine;
 use tonic::{Request, Response, Status};
@@ -13,7 +8,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::tenant_of;
 use crate::clock::Clock;
 use crate::proto::metrics_service_server::MetricsService;
-use crate::subscribe::Hub;
+use crate::subscribe::{Hub, UpdateStream};
 use crate::{convert, proto, status};
 
 /// Serves queries over gRPC.
@@ -30,12 +25,6 @@ impl MetricsApi {
         MetricsApi { engine, clock, hub }
     }
 }
-
-/// Outgoing messages buffered per subscriber: one, so a slow reader holds
-/// at most one superseded answer (see `crate::subscribe`).
-const SUBSCRIBER_BUFFER: usize = 1;
-
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<proto::SubscribeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl MetricsService for MetricsApi {
@@ -60,10 +49,8 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let tenant = tenant_of(&request)?;
         let connection = request.remote_addr();
-        let subscription = self.hub.subscribe(&tenant, request.into_inner(), connection)?;
-        let (out, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        tokio::spawn(subscription.forward(out, Arc::clone(&self.clock)));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        let updates = self.hub.open(&tenant, request.into_inner(), connection, Arc::clone(&self.clock))?;
+        Ok(Response::new(updates))
     }
 
     async fn list_metrics(

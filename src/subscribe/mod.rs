@@ -16,13 +16,16 @@ mod targets;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use dashmap::DashMap;
+use futures::Stream;
 use prost::Message as _;
 use rapport_engine::{Engine, TenantId};
 use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 pub use targets::{Direction, Target, TargetSpec, Targets};
@@ -38,6 +41,13 @@ pub const SMALLEST_MIN_INTERVAL: StdDuration = StdDuration::from_millis(50);
 pub const DEFAULT_HEARTBEAT: StdDuration = StdDuration::from_secs(15);
 /// Smallest allowed heartbeat interval.
 pub const SMALLEST_HEARTBEAT: StdDuration = StdDuration::from_millis(100);
+
+/// Outgoing messages buffered per subscriber: one, so a slow reader holds
+/// at most one superseded answer.
+const SUBSCRIBER_BUFFER: usize = 1;
+
+/// The stream a `Subscribe` call answers with.
+pub type UpdateStream = Pin<Box<dyn Stream<Item = Result<proto::SubscribeResponse, Status>> + Send>>;
 
 /// How many subscriptions may be open at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +208,22 @@ impl Hub {
         let answers = sender.subscribe();
         drop(feeds);
         Ok(Subscription { answers, heartbeat, _permit: permit })
+    }
+
+    /// Serves one `Subscribe` call: opens the subscription (see
+    /// [`Hub::subscribe`]) and starts the task that forwards its answers
+    /// and heartbeats to the returned stream.
+    pub fn open(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        request: proto::SubscribeRequest,
+        connection: Option<SocketAddr>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<UpdateStream, Status> {
+        let subscription = self.subscribe(tenant, request, connection)?;
+        let (out, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
+        tokio::spawn(subscription.forward(out, clock));
+        Ok(Box::pin(ReceiverStream::new(rx)))
     }
 
     fn admit(self: &Arc<Self>, tenant: &TenantId, connection: Option<SocketAddr>) -> Result<Permit, Status> {
