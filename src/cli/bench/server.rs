@@ -17,9 +17,14 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts `binary` in memory on a free loopback port, with `extra` flags.
     pub fn start(binary: &Path, extra: &[&str]) -> anyhow::Result<ServerProcess> {
+        Self::start_with(binary, &[&["--listen", "127.0.0.1:0", "--in-memory"], extra].concat())
+    }
+
+    /// Starts `binary` with exactly `args`; it must print its bound address
+    /// on stdout as `addr=Some(HOST:PORT)` (rapportd's start-up log line).
+    pub fn start_with(binary: &Path, args: &[&str]) -> anyhow::Result<ServerProcess> {
         let mut child = Command::new(binary)
-            .args(["--listen", "127.0.0.1:0", "--in-memory"])
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -44,6 +49,11 @@ impl ServerProcess {
             bail!("{} did not report its address", binary.display());
         };
         Ok(ServerProcess { child, url: format!("http://{addr}") })
+    }
+
+    /// The server's process id (for `perf record -p`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Resident memory of the server process, in bytes (Linux `/proc`).
