@@ -35,7 +35,8 @@ def main():
     con = duckdb.connect()  # in memory, all cores
     started = time.perf_counter()
     con.execute(
-        "CREATE TABLE events AS SELECT * FROM read_csv(?, header = false, columns = ?)",
+        "CREATE TABLE events AS SELECT * FROM read_csv(?, header = false, columns = ?,"
+        " delim = ',', quote = '', escape = '', auto_detect = false)",
         [args.csv, COLUMNS],
     )
     load_seconds = time.perf_counter() - started

@@ -202,7 +202,7 @@ async fn stream_one(
         format!("{}c{connection}", plan.prefix),
         seed(&plan.prefix, connection),
     );
-    let mut export = Export::open(plan.export.as_ref(), connection)?;
+    let mut export = Export::open(plan.export.as_ref(), connection);
     let sender_clock = Arc::clone(&clock);
     let batch_size = plan.batch_size;
     let sender_window = Arc::clone(&window);
@@ -331,32 +331,36 @@ fn seed(prefix: &str, connection: usize) -> u64 {
     prefix.bytes().fold(connection as u64, |acc, b| acc.wrapping_mul(31).wrapping_add(u64::from(b)))
 }
 
-/// One connection's CSV of NPS responses, if exporting.
+/// One connection's CSV of NPS responses, if exporting; created on the
+/// first row, so no empty file confuses DuckDB's CSV reader.
 struct Export {
+    path: Option<PathBuf>,
     out: Option<std::io::BufWriter<std::fs::File>>,
     error: Option<std::io::Error>,
 }
 
 impl Export {
-    fn open(dir: Option<&PathBuf>, connection: usize) -> anyhow::Result<Export> {
-        let out = match dir {
-            Some(dir) => {
-                let path = dir.join(format!("part-{connection}.csv"));
-                let file =
-                    std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-                Some(std::io::BufWriter::with_capacity(1 << 20, file))
-            }
-            None => None,
-        };
-        Ok(Export { out, error: None })
+    fn open(dir: Option<&PathBuf>, connection: usize) -> Export {
+        let path = dir.map(|dir| dir.join(format!("part-{connection}.csv")));
+        Export { path, out: None, error: None }
     }
 
     fn write(&mut self, row: SurveyRow) {
-        if let (Some(out), None) = (&mut self.out, &self.error)
-            && let Err(error) = writeln!(out, "{},{},{}", row.time_ms, SEGMENTS[row.segment], row.score)
-        {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(error) = self.try_write(row) {
             self.error = Some(error);
         }
+    }
+
+    fn try_write(&mut self, row: SurveyRow) -> std::io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let out = match &mut self.out {
+            Some(out) => out,
+            None => self.out.insert(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?)),
+        };
+        writeln!(out, "{},{},{}", row.time_ms, SEGMENTS[row.segment], row.score)
     }
 
     fn finish(self) -> anyhow::Result<()> {
