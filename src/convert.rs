@@ -7,6 +7,10 @@ use tonic::Status;
 
 use crate::proto;
 
+mod lifecycle;
+
+pub use lifecycle::{account_query_response, lifecycle_descriptors};
+
 // === Events in ===
 
 /// The engine event for a wire event, or why it cannot be one.
@@ -183,11 +187,34 @@ pub fn to_duration(d: engine::Duration) -> pbjson_types::Duration {
 
 // === Queries ===
 
-/// The engine query for a wire query; `INVALID_ARGUMENT` naming the field.
+/// The engine query for a wire query of a survey or plugin metric;
+/// `INVALID_ARGUMENT` naming the field. Those metrics take no parameters. A
+/// lifecycle metric is `UNIMPLEMENTED` here: only `Query` answers those
+/// (see [`query_parts`]), live subscriptions do not.
 pub fn query(wire: proto::QueryRequest) -> Result<engine::Query, Status> {
+    if engine::is_account_metric(&wire.metric) {
+        return Err(Status::unimplemented(format!(
+            "{} is a lifecycle metric: Query answers it, subscriptions do not yet",
+            wire.metric
+        )));
+    }
+    let (query, parameters) = query_parts(wire)?;
+    if let Some((name, _)) = parameters.first() {
+        return Err(Status::invalid_argument(format!(
+            "metric {} takes no parameters (got {name:?})",
+            query.metric
+        )));
+    }
+    Ok(query)
+}
+
+/// The engine query for a wire query and its parameters, sorted by name.
+pub fn query_parts(wire: proto::QueryRequest) -> Result<(engine::Query, Vec<(String, String)>), Status> {
     if wire.metric.is_empty() {
         return Err(Status::invalid_argument("metric is required"));
     }
+    let mut parameters: Vec<(String, String)> = wire.parameters.into_iter().collect();
+    parameters.sort();
     let window = match wire.window.and_then(|w| w.kind) {
         Some(proto::window::Kind::Last(last)) => engine::Window::Last(
             duration(&last).ok_or_else(|| Status::invalid_argument("window.last is out of range"))?,
@@ -214,7 +241,7 @@ pub fn query(wire: proto::QueryRequest) -> Result<engine::Query, Status> {
         .into_iter()
         .map(|f| engine::LabelFilter { label: f.label, values: f.values, negate: f.negate })
         .collect();
-    Ok(engine::Query { metric: wire.metric, window, filters, group_by: wire.group_by, step })
+    Ok((engine::Query { metric: wire.metric, window, filters, group_by: wire.group_by, step }, parameters))
 }
 
 /// The wire answer for an engine answer.
@@ -239,14 +266,15 @@ pub fn query_response(metric: String, result: engine::QueryResult) -> proto::Que
                     .collect(),
             })
             .collect(),
+        tables: vec![],
     }
 }
 
-fn time_range(range: engine::TimeRange) -> proto::TimeRange {
+pub(crate) fn time_range(range: engine::TimeRange) -> proto::TimeRange {
     proto::TimeRange { start: Some(to_timestamp(range.start)), end: Some(to_timestamp(range.end)) }
 }
 
-fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
+pub(crate) fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
     proto::MetricValue {
         value: value.value,
         count: value.count,

@@ -2,7 +2,9 @@
 //!
 //! Starts an in-process server, streams a realistic synthetic month of
 //! survey feedback from three segments (plus three deliberately invalid
-//! events, to show per-event rejection), and prints the metrics.
+//! events, to show per-event rejection) and a year of lifecycle, revenue
+//! and usage events of the same accounts (`demo_accounts.rs`), and prints
+//! the survey and lifecycle metrics.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +12,7 @@ use std::net::SocketAddr;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use super::demo_accounts::{self, ACCOUNTS};
 use super::ingest::send_events;
 use crate::config::Settings;
 use crate::proto;
@@ -44,16 +47,22 @@ const SEGMENTS: [&str; 3] = ["smb", "mid_market", "enterprise"];
 const REGIONS: [&str; 3] = ["eu", "us", "apac"];
 const CHANNELS: [&str; 3] = ["chat", "email", "phone"];
 
+/// Rows of each table the demo prints.
+const DEMO_TABLE_ROWS: usize = 8;
+
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let server = RunningServer::start(Settings { listen: args.listen, ..Settings::default() }).await?;
     println!("rapport demo: server on {}", server.url());
     let channel = super::connect(&server.url()).await?;
 
-    let events = synthetic_month(&args, now_millis());
+    let now = now_millis();
+    let mut events = demo_accounts::synthetic_accounts(args.seed, now);
+    let lifecycle_events = events.len();
+    events.extend(synthetic_month(&args, now));
     let count = events.len();
     println!(
-        "streaming {count} synthetic events ({} days, 3 segments) in batches of {} ...",
+        "streaming {count} synthetic events ({} days of surveys, 3 segments; a year of lifecycle, revenue and usage: {lifecycle_events}) in batches of {} ...",
         args.days, args.batch_size
     );
     let mut ingest = IngestServiceClient::new(channel.clone());
@@ -72,6 +81,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut metrics = MetricsServiceClient::new(channel);
     for (metric, window, group_by, step) in [
+        ("grr", "90d", "", None),
+        ("nrr", "90d", "segment", None),
+        ("logo_churn", "90d", "", None),
+        ("activation_rate", "365d", "segment", None),
+        ("ttfv", "365d", "", None),
+        ("time_to_activation", "365d", "", None),
+        ("onboarding_timeliness", "90d", "", None),
+        ("processing_volume", "28d", "", None),
+        ("inactive_accounts", "365d", "", None),
+        ("feedback_backlog", "30d", "", None),
+        ("feedback_addressed_24h", "30d", "", None),
+        ("cohorts", "365d", "", None),
+        ("cohort_nps", "30d", "segment", None),
         ("csat", "30d", "segment", None),
         ("ces", "30d", "segment", None),
         ("ces_easy", "30d", "segment", None),
@@ -88,9 +110,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             filters: vec![],
             group_by: if group_by.is_empty() { vec![] } else { vec![group_by.to_owned()] },
             step: step.map(str::to_owned),
+            parameters: vec![],
             json: false,
         };
-        let response = metrics.query(super::query::request(args)?).await?.into_inner();
+        let mut response = metrics.query(super::query::request(args)?).await?.into_inner();
+        // Long lists (open accounts, per-account volume) are cut for the demo;
+        // `rapport query` prints them whole.
+        for table in &mut response.tables {
+            table.rows.truncate(DEMO_TABLE_ROWS);
+        }
         println!();
         super::render::print_query(&response);
     }
@@ -110,14 +138,16 @@ fn now_millis() -> i64 {
 }
 
 /// A month of survey responses: enterprise customers are happiest, SMB the
-/// least; chat is easier than phone; about 2% of answers are skipped.
+/// least; chat is easier than phone; about 2% of answers are skipped. A few
+/// low scores come with a comment, most of which get a follow-up.
 pub fn synthetic_month(args: &DemoArgs, now_millis: i64) -> Vec<proto::Event> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let span_ms = i64::from(args.days) * 86_400_000 - 60_000;
     let total = args.events_per_day as usize * args.days as usize;
     let mut events = Vec::with_capacity(total + 3);
     for n in 0..total {
-        let segment = rng.random_range(0..SEGMENTS.len());
+        let account = rng.random_range(0..ACCOUNTS);
+        let segment = account % SEGMENTS.len();
         let region = REGIONS[rng.random_range(0..REGIONS.len())];
         let channel = CHANNELS[rng.random_range(0..CHANNELS.len())];
         let time = now_millis - 60_000 - rng.random_range(0..span_ms);
@@ -132,15 +162,32 @@ pub fn synthetic_month(args: &DemoArgs, now_millis: i64) -> Vec<proto::Event> {
             ),
         };
         let score = (rng.random_range(0..100) >= 2).then_some(score);
-        events.push(event(
+        let mut response = event(
             format!("demo-{n}"),
-            format!("acct-{}", rng.random_range(0..500)),
+            format!("acct-{account}"),
             time,
             [("segment", SEGMENTS[segment]), ("region", region), ("channel", channel)],
             kind,
             score,
             scale,
-        ));
+        );
+        let low = score.is_some_and(|s| s <= if kind == proto::SurveyKind::Nps { 6 } else { 3 });
+        if low && rng.random_range(0..100) < 3 {
+            if let Some(proto::event::Payload::SurveyResponse(survey)) = &mut response.payload {
+                survey.comment = "the payout took too long".to_owned();
+            }
+            if rng.random_range(0..100) < 80 {
+                let account = response.account_id.clone();
+                events.extend(demo_accounts::feedback_addressed(
+                    &mut rng,
+                    &account,
+                    &response.id,
+                    time,
+                    now_millis,
+                ));
+            }
+        }
+        events.push(response);
     }
     // Three invalid events: each is rejected alone, the batch goes through.
     let t = now_millis - 3_600_000;

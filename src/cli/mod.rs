@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod demo_accounts;
 mod events_file;
 mod ingest;
 mod query;
@@ -59,8 +60,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Show a metric live, refreshing in place, with a sparkline.
     Watch(watch::WatchArgs),
-    /// Start an in-process server, stream a synthetic month of feedback into
-    /// it, and print the metrics.
+    /// Start an in-process server, stream a synthetic month of feedback and a
+    /// year of account lifecycle, revenue and usage into it, and print the
+    /// metrics.
     Demo(demo::DemoArgs),
 }
 

@@ -29,6 +29,10 @@ pub struct QueryArgs {
     /// Also report one value per step (for example 1d).
     #[arg(long)]
     pub step: Option<String>,
+    /// A metric parameter name=value, such as inactive_days=45 for
+    /// inactive_accounts; repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub parameters: Vec<String>,
     /// Print the response as JSON.
     #[arg(long)]
     pub json: bool,
@@ -63,13 +67,24 @@ pub fn request(args: QueryArgs) -> anyhow::Result<proto::QueryRequest> {
     };
     let filters = args.filters.iter().map(|f| filter(f)).collect::<anyhow::Result<Vec<_>>>()?;
     let step = args.step.as_deref().map(duration).transpose()?;
+    let parameters = args.parameters.iter().map(|p| parameter(p)).collect::<anyhow::Result<_>>()?;
     Ok(proto::QueryRequest {
         metric: args.metric,
         window: Some(proto::Window { kind: Some(window) }),
         filters,
         group_by: args.group_by.into_iter().filter(|g| !g.is_empty()).collect(),
         step,
+        parameters,
     })
+}
+
+fn parameter(text: &str) -> anyhow::Result<(String, String)> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => bail!("parameter {text:?} must look like name=value"),
+    }
 }
 
 fn filter(text: &str) -> anyhow::Result<proto::LabelFilter> {
@@ -110,6 +125,14 @@ mod tests {
         let f = filter("region!=eu")?;
         assert_eq!((f.label.as_str(), f.values.clone(), f.negate), ("region", vec!["eu".into()], true));
         assert!(filter("region").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn parameters_are_name_value_pairs() -> anyhow::Result<()> {
+        assert_eq!(parameter("inactive_days = 45")?, ("inactive_days".to_owned(), "45".to_owned()));
+        assert!(parameter("45").is_err());
+        assert!(parameter("=45").is_err());
         Ok(())
     }
 

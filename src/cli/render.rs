@@ -89,6 +89,44 @@ pub fn print_query(response: &proto::QueryResponse) {
         }
         println!("{points}");
     }
+    for answer_table in &response.tables {
+        print_table(answer_table);
+    }
+}
+
+/// Prints a table-shaped part of an answer (a cohort triangle, an account
+/// list) under its name, with units in the header.
+pub fn print_table(answer: &proto::Table) {
+    let header: Vec<String> = answer
+        .columns
+        .iter()
+        .map(|c| match c.unit.as_str() {
+            "" | "count" => c.name.clone(),
+            "percent" => format!("{} %", c.name),
+            unit => format!("{} ({unit})", c.name),
+        })
+        .collect();
+    let mut rows = table(header);
+    for row in &answer.rows {
+        rows.add_row(row.cells.iter().map(format_cell).collect::<Vec<_>>());
+    }
+    let shown = answer.rows.len() as u64;
+    if shown < answer.total_rows {
+        println!("\n{} (first {shown} of {} rows)", answer.name, answer.total_rows);
+    } else {
+        println!("\n{}", answer.name);
+    }
+    println!("{rows}");
+}
+
+fn format_cell(cell: &proto::TableCell) -> String {
+    use proto::table_cell::Value;
+    match &cell.value {
+        None => String::new(),
+        Some(Value::Text(text)) => text.clone(),
+        Some(Value::Number(number)) => trim_number(*number),
+        Some(Value::Time(time)) => format_time(Some(time)),
+    }
 }
 
 /// Prints the metric list.

@@ -8,6 +8,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::tenant_of;
 use crate::clock::Clock;
 use crate::proto::metrics_service_server::MetricsService;
+use crate::service::lifecycle;
 use crate::subscribe::{Hub, UpdateStream};
 use crate::{convert, proto, status};
 
@@ -33,7 +34,11 @@ impl MetricsService for MetricsApi {
         request: Request<proto::QueryRequest>,
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let tenant = tenant_of(&request)?;
-        let query = convert::query(request.into_inner())?;
+        let request = request.into_inner();
+        if lifecycle::handles(&request.metric) {
+            return lifecycle::query(&self.engine, &tenant, request, self.clock.now()).map(Response::new);
+        }
+        let query = convert::query(request)?;
         let result =
             self.engine.query(&tenant, &query, self.clock.now()).map_err(status::from_query_error)?;
         let mut response = convert::query_response(query.metric, result);
@@ -58,7 +63,6 @@ impl MetricsService for MetricsApi {
         request: Request<proto::ListMetricsRequest>,
     ) -> Result<Response<proto::ListMetricsResponse>, Status> {
         tenant_of(&request)?;
-        let metrics = self.engine.metrics().into_iter().map(convert::metric_descriptor).collect();
-        Ok(Response::new(proto::ListMetricsResponse { metrics }))
+        Ok(Response::new(proto::ListMetricsResponse { metrics: lifecycle::list_metrics(&self.engine) }))
     }
 }

@@ -1,6 +1,7 @@
 //! gRPC service implementations: request in, engine call, response out.
 
 mod ingest;
+mod lifecycle;
 mod metrics;
 mod plugins;
 

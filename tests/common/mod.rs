@@ -105,6 +105,7 @@ pub fn query(metric: &str, window_seconds: i64) -> proto::QueryRequest {
         filters: vec![],
         group_by: vec![],
         step: None,
+        parameters: Default::default(),
     }
 }
 

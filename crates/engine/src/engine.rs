@@ -213,13 +213,15 @@ impl Engine {
                 // Refused only when its currency raced the tenant's first
                 // money event past validation; reported like a scorer
                 // failure, under the name `accounts`.
-                if let Err(rejection) = self.apply_account(tenant, &event.account_id, event.time, account) {
+                if let Err(rejection) =
+                    self.apply_account_event(tenant, &event.account_id, event.time, &event.labels, account)
+                {
                     account_refusals.0 += 1;
                     account_refusals.1 = rejection.message;
                 }
                 continue;
             }
-            self.note_feedback(tenant, event);
+            self.note_survey(tenant, event);
             for &index in registry.consumers(event.event_type()) {
                 let scorer = &registry.scorers[index];
                 observations.clear();

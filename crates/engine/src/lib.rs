@@ -26,10 +26,14 @@ mod validate;
 mod window;
 
 pub use accounts::{
-    AccountEntry, AccountPayload, AccountRecord, AccountsState, Activation, CohortCell, CohortRow, Currency,
-    Durations, FeedbackFollowUp, FeedbackItem, Inactive, InactiveAccount, MrrChange, MrrEntry, MrrKind,
-    OpenAccount, Retention, StatusChange, TimeToValue, Usage, account_retention, activation, cohort_triangle,
-    feedback_follow_up, inactive_after_activation, needs_follow_up, retention, time_to_value,
+    AccountAnswer, AccountEntry, AccountLabel, AccountPayload, AccountRecord, AccountVolume, AccountsState,
+    Activation, COHORT_SURVEY_METRICS, Cell, CohortCell, CohortRow, Column, Currency, DEFAULT_INACTIVE_DAYS,
+    Durations, FeedbackFollowUp, FeedbackItem, INACTIVE_DAYS, Inactive, InactiveAccount, MAX_LABELS,
+    Milestone, MrrChange, MrrEntry, MrrKind, OpenAccount, ProcessingVolume, Retention, START_MONTH,
+    StatusChange, SurveyTally, Table, TimeToValue, Timeliness, Usage, UsageBucket, Volume, account_metrics,
+    account_retention, activation, cohort_row, cohort_triangle, feedback_follow_up,
+    inactive_after_activation, is_account_metric, needs_follow_up, onboarding_timeliness, processing_volume,
+    retention, time_to_value,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};

@@ -101,6 +101,9 @@ pub enum QueryError {
     /// A filter has no values or no label.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// A query parameter is unknown to the metric or has a bad value.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
     /// The answer would have more groups or points than allowed.
     #[error("too large: {0}")]
     TooLarge(String),

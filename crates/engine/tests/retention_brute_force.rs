@@ -68,21 +68,30 @@ fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64)
         }
         let mut churned = false;
         let mut mrr = 0;
-        for e in history.iter().filter(|e| e.day < start) {
-            match e.kind {
-                Kind::Churned => churned = true,
-                Kind::Reactivated => churned = false,
-                Kind::Mrr(kind) => mrr += kind.signed(e.amount),
-                Kind::Deal => {}
+        for day in 0..start {
+            // A day's MRR changes first, then a churn sets MRR to 0.
+            for e in history.iter().filter(|e| e.day == day) {
+                if let Kind::Mrr(kind) = e.kind {
+                    mrr += kind.signed(e.amount);
+                }
+            }
+            for e in history.iter().filter(|e| e.day == day) {
+                match e.kind {
+                    Kind::Churned => {
+                        churned = true;
+                        mrr = 0;
+                    }
+                    Kind::Reactivated => churned = false,
+                    _ => {}
+                }
             }
         }
         if churned {
             continue;
         }
         let in_period: Vec<&&Raw> = history.iter().filter(|e| start <= e.day && e.day < end).collect();
-        total.0 += 1;
-        total.1 += u64::from(in_period.iter().any(|e| e.kind == Kind::Churned));
-        total.2 += mrr;
+        let logo_churned = in_period.iter().any(|e| e.kind == Kind::Churned);
+        let (mut expansion, mut contraction, mut churned_mrr) = (0, 0, 0);
         let mut ended: Option<i64> = None;
         for e in in_period {
             if ended.is_some_and(|t| e.day > t) {
@@ -90,15 +99,25 @@ fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64)
             }
             match e.kind {
                 Kind::Churned => ended = ended.or(Some(e.day)),
-                Kind::Mrr(MrrKind::Expansion) => total.3 += e.amount,
-                Kind::Mrr(MrrKind::Contraction) => total.4 += e.amount,
+                Kind::Mrr(MrrKind::Expansion) => expansion += e.amount,
+                Kind::Mrr(MrrKind::Contraction) => contraction += e.amount,
                 Kind::Mrr(MrrKind::Churn) => {
-                    total.5 += e.amount;
+                    churned_mrr += e.amount;
                     ended = ended.or(Some(e.day));
                 }
                 Kind::Mrr(MrrKind::New) | Kind::Deal | Kind::Reactivated => {}
             }
         }
+        if logo_churned {
+            // A lifecycle churn takes whatever revenue is left with it.
+            churned_mrr += (mrr + expansion - contraction - churned_mrr).max(0);
+        }
+        total.0 += 1;
+        total.1 += u64::from(logo_churned);
+        total.2 += mrr;
+        total.3 += expansion;
+        total.4 += contraction;
+        total.5 += churned_mrr;
     }
     total
 }

@@ -89,7 +89,12 @@ impl MetricsService for Ceiling {
         request: Request<proto::QueryRequest>,
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let metric = request.into_inner().metric;
-        Ok(Response::new(proto::QueryResponse { metric, window: None, groups: Vec::new() }))
+        Ok(Response::new(proto::QueryResponse {
+            metric,
+            window: None,
+            groups: Vec::new(),
+            tables: Vec::new(),
+        }))
     }
 
     async fn list_metrics(

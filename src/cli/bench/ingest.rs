@@ -222,6 +222,7 @@ async fn surveys_counted(url: &str) -> anyhow::Result<u64> {
             filters: vec![],
             group_by: vec![],
             step: None,
+            parameters: Default::default(),
         })
         .await?
         .into_inner();

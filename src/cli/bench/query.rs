@@ -82,6 +82,7 @@ impl Question {
             filters: vec![],
             group_by: self.group_label().map(str::to_owned).into_iter().collect(),
             step: None,
+            parameters: Default::default(),
         }
     }
 

@@ -183,6 +183,7 @@ fn subscription(index: usize, min_interval_ms: u64) -> proto::SubscribeRequest {
             filters,
             group_by: vec![],
             step: None,
+            parameters: Default::default(),
         }),
         min_interval: Some(pbjson_types::Duration {
             seconds: (min_interval_ms / 1000) as i64,
@@ -242,6 +243,7 @@ async fn ingest(
             filters: vec![],
             group_by: vec![],
             step: None,
+            parameters: Default::default(),
         })
         .await?
         .into_inner()

@@ -1,52 +1,59 @@
-//! Customer-lifecycle state and metrics (issue 4, in progress).
+//! Customer-lifecycle state and metrics (issue 4).
 //!
 //! Lifecycle, revenue, usage and follow-up events ([`AccountPayload`]) go
 //! into one [`AccountRecord`] per (tenant, account), kept in a `DashMap`
 //! beside the scorers' series: an account is one record, never a series per
-//! account per metric, so account cardinality is no series explosion. The
-//! metrics are pure functions over records ([`retention`],
-//! [`cohort_triangle`], [`activation`], [`time_to_value`],
-//! [`inactive_after_activation`]); the `Engine` methods here run them over
-//! one tenant's accounts.
+//! account per metric, so account cardinality is no series explosion.
+//! `Engine::apply` routes `Payload::Account` events here
+//! ([`Engine::apply_account_event`], which also keeps the event's labels as
+//! the account's) and shows every survey response to `note_survey` (monthly
+//! tally for survey metrics per cohort, follow-up items for low-score
+//! comments). The metrics are pure functions over records (`retention.rs`,
+//! `onboarding.rs`, `usage.rs`, `cohorts.rs`, `surveys.rs`, `feedback.rs`);
+//! [`Engine::query_accounts`] (`query.rs`) answers them by name with the
+//! survey metrics' window, filters and group-by over account labels.
 //!
 //! **Invariants:** applying account events never touches a scorer's state,
 //! and scorers never see account state. A record is bounded (see
-//! `record.rs`); its histories are sorted by event time, so answers do not
-//! depend on arrival order.
-//!
-//! Not yet here (next sessions): a `Payload::Account` variant (the plugin
-//! host matches `Payload` exhaustively, so it needs an arm there too), so
-//! that `Engine::validate` / `Engine::apply` route these events themselves
-//! (survey comments already open follow-up items from `Engine::apply`, and
-//! account records and pinned currencies already ride in `EngineState`, see
-//! `snapshot.rs`); onboarding timeliness and processing volume (per-event
-//! counts, so scorers rather than records); cohorts by label and survey
-//! metrics per cohort (need labels or the cohort kept where survey series
-//! can see it).
+//! `record.rs`); its histories are sorted by event time and cohorts are
+//! joined at query time, so answers do not depend on arrival order.
 
+mod calendar;
+mod catalog;
 mod cohorts;
 mod event;
 mod feedback;
+mod labels;
 mod onboarding;
+mod query;
 mod record;
 mod retention;
+mod surveys;
+mod table;
+mod usage;
 
 use dashmap::DashMap;
 use dashmap::mapref::multiple::RefMulti;
 use serde::{Deserialize, Serialize};
 
-pub use cohorts::{CohortCell, CohortRow, cohort_triangle};
+pub use catalog::{DEFAULT_INACTIVE_DAYS, INACTIVE_DAYS, account_metrics, is_account_metric};
+pub use cohorts::{CohortCell, CohortRow, cohort_row, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
 pub use feedback::{FeedbackFollowUp, feedback_follow_up, needs_follow_up};
+pub use labels::{AccountLabel, MAX_LABELS, START_MONTH};
 pub use onboarding::{
-    Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, activation,
-    inactive_after_activation, time_to_value,
+    Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, Timeliness, activation,
+    inactive_after_activation, onboarding_timeliness, time_to_value,
 };
-pub use record::{AccountEntry, AccountRecord, FeedbackItem, MrrEntry, StatusChange};
+pub use query::AccountAnswer;
+pub use record::{AccountEntry, AccountRecord, FeedbackItem, Milestone, MrrEntry, StatusChange};
 pub use retention::{Retention, account_retention, retention};
+pub use surveys::{COHORT_SURVEY_METRICS, SurveyTally};
+pub use table::{Cell, Column, Table};
+pub use usage::{AccountVolume, ProcessingVolume, UsageBucket, Volume, processing_volume};
 
 use crate::engine::{Engine, Hasher};
-use crate::event::{Event, TenantId};
+use crate::event::{Event, Labels, TenantId};
 use crate::time::{Duration, TimeRange, Timestamp};
 use crate::validate::{Rejection, RejectionReason, resolve_scale, validate_account};
 
@@ -101,9 +108,8 @@ impl Engine {
         self.check_currency(tenant, payload)
     }
 
-    /// Records a validated account event. Replay does not validate, so the
-    /// currency is checked (and pinned) here too; live events always pass,
-    /// since validation pinned it already.
+    /// Records a validated account event without labels (see
+    /// [`Engine::apply_account_event`]).
     pub fn apply_account(
         &self,
         tenant: &TenantId,
@@ -111,9 +117,26 @@ impl Engine {
         time: Timestamp,
         payload: &AccountPayload,
     ) -> Result<(), Rejection> {
+        self.apply_account_event(tenant, account_id, time, &Labels::default(), payload)
+    }
+
+    /// Records a validated account event and merges its labels into the
+    /// account's (the latest event wins per key: `labels.rs`). Replay does
+    /// not validate, so the currency is checked (and pinned) here too; live
+    /// events always pass, since validation pinned it already.
+    pub fn apply_account_event(
+        &self,
+        tenant: &TenantId,
+        account_id: &str,
+        time: Timestamp,
+        labels: &Labels,
+        payload: &AccountPayload,
+    ) -> Result<(), Rejection> {
         self.check_currency(tenant, payload)?;
         let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
-        self.accounts.accounts.entry(key).or_default().apply(time, payload);
+        let mut record = self.accounts.accounts.entry(key).or_default();
+        record.apply(time, payload);
+        record.apply_labels(labels, time);
         Ok(())
     }
 
@@ -133,19 +156,23 @@ impl Engine {
         }
     }
 
-    /// Opens a follow-up item when `event` is a survey response with a
-    /// comment on a low score from a named account (see `feedback.rs`).
-    /// Called by `Engine::apply` for every event; scorers are not involved.
-    pub(crate) fn note_feedback(&self, tenant: &TenantId, event: &Event) {
+    /// For a scored survey response from a named account: counts it in the
+    /// account's monthly survey tally (survey metrics per cohort, see
+    /// `surveys.rs`) and, for a comment on a low score, opens a follow-up
+    /// item (see `feedback.rs`). Called by `Engine::apply` for every event;
+    /// scorers are not involved.
+    pub(crate) fn note_survey(&self, tenant: &TenantId, event: &Event) {
         let Some(survey) = event.payload.as_survey() else { return };
-        if event.account_id.is_empty() || survey.comment.trim().is_empty() {
+        if event.account_id.is_empty() {
             return;
         }
         let (Some(kind), Some(score)) = (survey.kind, survey.score) else { return };
         let Ok(scale) = resolve_scale(kind, survey.scale, &self.config().surveys) else { return };
-        if needs_follow_up(kind, scale, score) {
-            let key = AccountKey { tenant: tenant.clone(), account: event.account_id.as_str().into() };
-            self.accounts.accounts.entry(key).or_default().open_feedback(&event.id, event.time);
+        let key = AccountKey { tenant: tenant.clone(), account: event.account_id.as_str().into() };
+        let mut record = self.accounts.accounts.entry(key).or_default();
+        record.note_survey(event.time, kind, scale, score);
+        if !survey.comment.trim().is_empty() && needs_follow_up(kind, scale, score) {
+            record.open_feedback(&event.id, event.time);
         }
     }
 

@@ -1,6 +1,6 @@
-//! Activation rate, time to first value beside time to activation, and
-//! inactive-after-activation, as pure functions over account records
-//! (METRICS.md, "Onboarding and value").
+//! Activation rate, time to first value beside time to activation,
+//! onboarding timeliness and inactive-after-activation, as pure functions
+//! over account records (METRICS.md, "Onboarding and value").
 //!
 //! **Invariant:** cohorts of these metrics are deals closed in the window
 //! (`[start, end)`), except inactivity, which is a state at `now`. Times are
@@ -36,6 +36,40 @@ pub fn activation(accounts: impl IntoIterator<Item = impl AccountEntry>, window:
         if account.start().is_some_and(|start| window.contains(start)) {
             result.deals_closed += 1;
             result.activated += u64::from(account.activated().is_some());
+        }
+    }
+    result
+}
+
+/// Onboarding milestones reached in a window and how many were on time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeliness {
+    /// Milestones reached in the window (one per account and milestone name).
+    pub reached: u64,
+    /// Of those, reached by their due time.
+    pub on_time: u64,
+}
+
+impl Timeliness {
+    /// Share reached by their due time, in percent; `None` when none.
+    pub fn pct(&self) -> Option<f64> {
+        (self.reached > 0).then(|| 100.0 * self.on_time as f64 / self.reached as f64)
+    }
+}
+
+/// Onboarding timeliness over milestones reached in `window`: a milestone
+/// is on time when reached at or before its due time. A milestone reported
+/// twice counts once, at its earliest report. A milestone not reached yet
+/// sends no event, so it is not counted (late ones count once reached).
+pub fn onboarding_timeliness(
+    accounts: impl IntoIterator<Item = impl AccountEntry>,
+    window: TimeRange,
+) -> Timeliness {
+    let mut result = Timeliness::default();
+    for entry in accounts {
+        for milestone in entry.record().milestones().iter().filter(|m| window.contains(m.reached)) {
+            result.reached += 1;
+            result.on_time += u64::from(milestone.reached <= milestone.due);
         }
     }
     result

@@ -1,15 +1,27 @@
 //! One account's state: the per-account record every lifecycle metric reads.
 //!
 //! **Invariant:** one bounded record per (tenant, account), whatever the
-//! number of events: timestamps kept as earliest or latest, a reason as the
-//! latest, and only two histories that grow, churn/reactivation changes and
-//! MRR changes, both sorted by event time (so late events land in place and
-//! metrics never depend on arrival order) and both folded by [`AccountRecord::compact`]
-//! once they fall behind the retention horizon.
+//! number of events: timestamps kept as earliest or latest, a reason and
+//! labels as the latest, and histories sorted by event time (so late events
+//! land in place and metrics never depend on arrival order), each folded or
+//! dropped by [`AccountRecord::compact`] once behind the retention horizon:
+//! churn/reactivation changes, MRR changes, onboarding milestones, usage
+//! buckets (days, then months: `usage.rs`) and monthly survey tallies
+//! (`surveys.rs`).
+//!
+//! **Churn ends revenue.** A lifecycle `churned` event sets the account's
+//! MRR to 0 at its time (after any MRR change at that same time), whether or
+//! not an MRR `churn` change was sent: a churned customer pays nothing, and
+//! on reactivation its revenue starts again from its new MRR changes.
 
 use serde::{Deserialize, Serialize};
 
+use super::calendar::month_name;
 use super::event::{AccountPayload, MrrKind};
+use super::labels::{self, AccountLabel};
+use super::surveys::{self, SurveyTally};
+use super::usage::{self, UsageBucket};
+use crate::event::{Labels, Scale, SurveyKind};
 use crate::time::Timestamp;
 
 /// A churn or a reactivation.
@@ -32,6 +44,17 @@ pub struct MrrEntry {
     pub kind: MrrKind,
 }
 
+/// An onboarding milestone, reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Milestone {
+    /// Which milestone.
+    pub name: Box<str>,
+    /// When it was due.
+    pub due: Timestamp,
+    /// When it was (first) reached.
+    pub reached: Timestamp,
+}
+
 /// Everything the lifecycle metrics need about one account.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountRecord {
@@ -44,10 +67,20 @@ pub struct AccountRecord {
     status: Vec<StatusChange>,
     /// MRR of the changes folded away by `compact`.
     mrr_base: i64,
+    /// Churns before this time are already folded into `mrr_base`.
+    mrr_folded_before: Option<Timestamp>,
     /// MRR changes, by time (arrival order among equal times).
     mrr: Vec<MrrEntry>,
     /// Low-score comments and their follow-ups, by response id.
     feedback: Vec<FeedbackItem>,
+    /// Labels from the account's events, by key (see `labels.rs`).
+    labels: Vec<AccountLabel>,
+    /// Milestones reached, one per name (the earliest report).
+    milestones: Vec<Milestone>,
+    /// Usage per day, then per month (see `usage.rs`).
+    usage: Vec<UsageBucket>,
+    /// Scored survey responses per month, kind and scale (see `surveys.rs`).
+    surveys: Vec<SurveyTally>,
 }
 
 /// A survey comment that needs follow-up, and when it got one. Either half
@@ -71,7 +104,11 @@ impl AccountRecord {
             AccountPayload::DealClosed => self.start = earliest(self.start, time),
             AccountPayload::Activated => self.activated = earliest(self.activated, time),
             AccountPayload::ValueRealized { .. } => self.first_value = earliest(self.first_value, time),
-            AccountPayload::Usage(_) => self.last_usage = Some(self.last_usage.map_or(time, |t| t.max(time))),
+            AccountPayload::Usage(used) => {
+                self.last_usage = Some(self.last_usage.map_or(time, |t| t.max(time)));
+                usage::add(&mut self.usage, time, used);
+            }
+            AccountPayload::MilestoneReached { milestone, due } => self.reach(milestone, *due, time),
             AccountPayload::Churned => insert_by_time(&mut self.status, StatusChange { time, churned: true }),
             AccountPayload::Reactivated => {
                 insert_by_time(&mut self.status, StatusChange { time, churned: false });
@@ -88,10 +125,8 @@ impl AccountRecord {
             AccountPayload::FeedbackAddressed { response_id } => {
                 let item = self.feedback_item(response_id);
                 item.addressed = earliest(item.addressed, time);
-            }
-            // Onboarding timeliness is a per-event count, not account state
-            // (see the module docs of `accounts`).
-            AccountPayload::MilestoneReached { .. } => {}
+            } // Onboarding timeliness is a per-event count, not account state
+              // (see the module docs of `accounts`).
         }
     }
 
@@ -100,6 +135,64 @@ impl AccountRecord {
     pub fn open_feedback(&mut self, response_id: &str, time: Timestamp) {
         let item = self.feedback_item(response_id);
         item.opened = earliest(item.opened, time);
+    }
+
+    /// Merges the labels of one of this account's events at `time` (see
+    /// `labels.rs`: the latest event wins per key).
+    pub fn apply_labels(&mut self, labels: &Labels, time: Timestamp) {
+        if !labels.is_empty() {
+            labels::merge(&mut self.labels, labels, time);
+        }
+    }
+
+    /// Counts one scored survey response of this account (for survey
+    /// metrics per cohort).
+    pub fn note_survey(&mut self, time: Timestamp, kind: SurveyKind, scale: Scale, score: i32) {
+        surveys::add(&mut self.surveys, time, kind, scale, score);
+    }
+
+    fn reach(&mut self, name: &str, due: Timestamp, time: Timestamp) {
+        match self.milestones.iter_mut().find(|m| *m.name == *name) {
+            // The earliest report of a milestone is when it was reached.
+            Some(m) if time < m.reached => {
+                m.reached = time;
+                m.due = due;
+            }
+            Some(_) => {}
+            None => {
+                self.milestones.reserve_exact(1);
+                self.milestones.push(Milestone { name: name.into(), due, reached: time });
+            }
+        }
+    }
+
+    /// Labels from the account's events, sorted by key.
+    pub fn labels(&self) -> &[AccountLabel] {
+        &self.labels
+    }
+
+    /// The value of label `key`; `start_month` is derived from the start.
+    pub fn label(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        if key == labels::START_MONTH {
+            return self.start_month().map(std::borrow::Cow::Owned);
+        }
+        let at = self.labels.binary_search_by(|l| (*l.key).cmp(key)).ok()?;
+        self.labels.get(at).map(|l| std::borrow::Cow::Borrowed(&*l.value))
+    }
+
+    /// Milestones reached, one per name.
+    pub fn milestones(&self) -> &[Milestone] {
+        &self.milestones
+    }
+
+    /// Usage buckets, by day.
+    pub fn usage(&self) -> &[UsageBucket] {
+        &self.usage
+    }
+
+    /// Monthly survey tallies, by month.
+    pub fn surveys(&self) -> &[SurveyTally] {
+        &self.surveys
     }
 
     /// Low-score comments and follow-ups, in arrival order.
@@ -160,10 +253,7 @@ impl AccountRecord {
 
     /// The cohort key by start month: `YYYY-MM` of the deal's UTC date.
     pub fn start_month(&self) -> Option<String> {
-        self.start.map(|t| {
-            let (year, month) = year_month(t);
-            format!("{year:04}-{month:02}")
-        })
+        self.start.map(month_name)
     }
 
     /// Whether the account is churned just before `t`: its latest churn or
@@ -180,10 +270,28 @@ impl AccountRecord {
         self.start.is_some_and(|start| start < t) && !self.churned_before(t)
     }
 
-    /// MRR in minor units from the changes before `t`.
+    /// MRR in minor units from the changes before `t`; a `churned` event
+    /// sets it to 0 (after the MRR changes at its own time).
     pub fn mrr_at(&self, t: Timestamp) -> i64 {
         let before = self.mrr.partition_point(|e| e.time < t);
-        self.mrr[..before].iter().fold(self.mrr_base, |sum, e| sum.saturating_add(e.kind.signed(e.amount)))
+        let folded = self.mrr_folded_before;
+        let mut churns = self
+            .status
+            .iter()
+            .filter(|c| c.churned && c.time < t && folded.is_none_or(|f| c.time >= f))
+            .map(|c| c.time)
+            .peekable();
+        let mut mrr = self.mrr_base;
+        for entry in &self.mrr[..before] {
+            while churns.next_if(|c| *c < entry.time).is_some() {
+                mrr = 0;
+            }
+            mrr = mrr.saturating_add(entry.kind.signed(entry.amount));
+        }
+        if churns.next().is_some() {
+            mrr = 0;
+        }
+        mrr
     }
 
     /// Folds history before `horizon` so memory stays bounded: MRR changes
@@ -191,11 +299,14 @@ impl AccountRecord {
     /// before it only the latest is kept. Answers for periods starting at or
     /// after `horizon` do not change.
     pub fn compact(&mut self, horizon: Timestamp) {
-        let old = self.mrr.partition_point(|e| e.time < horizon);
-        if old > 0 {
+        if self.mrr_folded_before.is_none_or(|f| f < horizon) {
             self.mrr_base = self.mrr_at(horizon);
-            self.mrr.drain(..old);
-            self.mrr.shrink_to_fit();
+            self.mrr_folded_before = Some(horizon);
+            let old = self.mrr.partition_point(|e| e.time < horizon);
+            if old > 0 {
+                self.mrr.drain(..old);
+                self.mrr.shrink_to_fit();
+            }
         }
         let old = self.status.partition_point(|c| c.time < horizon);
         if old > 1 {
@@ -209,6 +320,13 @@ impl AccountRecord {
         if self.feedback.len() < before {
             self.feedback.shrink_to_fit();
         }
+        let before = self.milestones.len();
+        self.milestones.retain(|m| m.reached >= horizon);
+        if self.milestones.len() < before {
+            self.milestones.shrink_to_fit();
+        }
+        usage::drop_before(&mut self.usage, horizon);
+        surveys::drop_before(&mut self.surveys, horizon);
     }
 
     /// Bytes this record holds on the heap (its histories and reason), for
@@ -219,6 +337,12 @@ impl AccountRecord {
             + self.inactivity.as_ref().map_or(0, |(_, reason)| reason.len())
             + self.feedback.capacity() * size_of::<FeedbackItem>()
             + self.feedback.iter().map(|f| f.response_id.len()).sum::<usize>()
+            + self.labels.capacity() * size_of::<AccountLabel>()
+            + self.labels.iter().map(|l| l.key.len() + l.value.len()).sum::<usize>()
+            + self.milestones.capacity() * size_of::<Milestone>()
+            + self.milestones.iter().map(|m| m.name.len()).sum::<usize>()
+            + self.usage.capacity() * size_of::<UsageBucket>()
+            + self.surveys.capacity() * size_of::<SurveyTally>()
     }
 }
 
@@ -270,20 +394,6 @@ impl HasTime for MrrEntry {
     }
 }
 
-/// UTC (year, month) of `t` (civil-from-days, Howard Hinnant's algorithm).
-pub(crate) fn year_month(t: Timestamp) -> (i64, u32) {
-    let days = t.millis().div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month as u32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,8 +410,6 @@ mod tests {
         assert_eq!(record.start_month().as_deref(), Some("2024-03"));
         record.apply(Timestamp(1_709_251_199_999), &AccountPayload::DealClosed); // a late, earlier deal
         assert_eq!(record.start_month().as_deref(), Some("2024-02"));
-        assert_eq!(year_month(Timestamp(0)), (1970, 1));
-        assert_eq!(year_month(Timestamp(951_782_400_000)), (2000, 2)); // 2000-02-29
     }
 
     #[test]
@@ -312,11 +420,13 @@ mod tests {
         record.apply(Timestamp(20), &AccountPayload::Churned);
         record.apply(Timestamp(5), &AccountPayload::DealClosed);
         assert_eq!(record.mrr_at(Timestamp(11)), 100);
-        assert_eq!(record.mrr_at(Timestamp(31)), 105);
+        assert_eq!(record.mrr_at(Timestamp(31)), 5, "the churn on 20 ended the 100");
         assert!(record.active_at(Timestamp(20)), "a churn at t is not yet the state at t");
         assert!(!record.active_at(Timestamp(21)));
         record.apply(Timestamp(25), &AccountPayload::Reactivated);
         assert!(record.active_at(Timestamp(26)));
+        record.apply(Timestamp(20), &mrr(MrrKind::New, 7)); // same time as the churn: before it
+        assert_eq!((record.mrr_at(Timestamp(21)), record.mrr_at(Timestamp(31))), (0, 5));
     }
 
     #[test]

@@ -14,9 +14,12 @@
 //! - `new` MRR changes are new business and count nowhere.
 //!
 //! Accounts whose deal closes in the period are in no ratio. Logo churn
-//! counts `churned` events (lifecycle), revenue churn counts MRR `churn`
-//! changes; clients send both when a paying customer leaves. An account
-//! that churns and reactivates in the period counts as churned.
+//! counts `churned` events (lifecycle). Revenue churn counts MRR `churn`
+//! changes and, for an account with a `churned` event in the period, all
+//! the revenue it still had when its part ended: a lifecycle churn removes
+//! the account's remaining MRR even when no MRR `churn` change was sent (and
+//! sending both counts the amount once). An account that churns and
+//! reactivates in the period counts as churned.
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +122,14 @@ pub fn account_retention(account: &AccountRecord, period: TimeRange) -> Retentio
                 end_of_part = Some(end_of_part.map_or(change.time, |end| end.min(change.time)));
             }
         }
+    }
+    if part.churned_accounts > 0 {
+        let remaining = part
+            .starting_mrr
+            .saturating_add(part.expansion)
+            .saturating_sub(part.contraction)
+            .saturating_sub(part.churned_mrr);
+        part.churned_mrr = part.churned_mrr.saturating_add(remaining.max(0));
     }
     part
 }

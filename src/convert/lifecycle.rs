@@ -1,0 +1,63 @@
+//! Lifecycle answers to wire types: groups like the survey metrics', plus
+//! the table-shaped parts (cohort triangle, inactive-account list).
+
+use rapport_engine as engine;
+
+use super::{describe_metric, metric_value, time_range, to_timestamp};
+use crate::proto;
+
+/// The wire answer for a lifecycle answer.
+pub fn account_query_response(metric: String, answer: engine::AccountAnswer) -> proto::QueryResponse {
+    proto::QueryResponse {
+        metric,
+        window: Some(time_range(answer.window)),
+        groups: answer
+            .groups
+            .into_iter()
+            .map(|group| proto::Group {
+                labels: group.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+                value: Some(metric_value(group.value)),
+                points: vec![],
+                target: None,
+            })
+            .collect(),
+        tables: answer.tables.into_iter().map(table).collect(),
+    }
+}
+
+fn table(table: engine::Table) -> proto::Table {
+    proto::Table {
+        name: table.name,
+        columns: table
+            .columns
+            .into_iter()
+            .map(|c| proto::TableColumn { name: c.name, unit: c.unit })
+            .collect(),
+        rows: table
+            .rows
+            .into_iter()
+            .map(|row| proto::TableRow { cells: row.into_iter().map(cell).collect() })
+            .collect(),
+        total_rows: table.total_rows,
+    }
+}
+
+fn cell(cell: engine::Cell) -> proto::TableCell {
+    use proto::table_cell::Value;
+    let value = match cell {
+        engine::Cell::Empty => None,
+        engine::Cell::Text(text) => Some(Value::Text(text)),
+        engine::Cell::Number(number) => Some(Value::Number(number)),
+        engine::Cell::Time(time) => Some(Value::Time(to_timestamp(time))),
+    };
+    proto::TableCell { value }
+}
+
+/// The lifecycle metrics as `ListMetrics` lists them: built in, grouped
+/// and filtered by any account label (`*`) and by `start_month`.
+pub fn lifecycle_descriptors() -> Vec<proto::MetricDescriptor> {
+    engine::account_metrics()
+        .into_iter()
+        .map(|spec| describe_metric(spec, vec![engine::START_MONTH.to_owned()], "builtin".to_owned()))
+        .collect()
+}
