@@ -254,9 +254,15 @@ async fn list_metrics_describes_every_builtin_metric() {
     let server = TestServer::start().await;
     let metrics =
         server.metrics().list_metrics(proto::ListMetricsRequest {}).await.unwrap().into_inner().metrics;
-    let names: Vec<&str> = metrics.iter().map(|m| m.name.as_str()).collect();
+    // The survey metrics; the lifecycle ones (tests/lifecycle_metrics.rs) come between.
+    let survey: Vec<&proto::MetricDescriptor> = metrics
+        .iter()
+        .filter(|m| ["ces", "ces_easy", "csat", "nps", "survey_responses"].contains(&m.name.as_str()))
+        .collect();
+    let names: Vec<&str> = survey.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, vec!["ces", "ces_easy", "csat", "nps", "survey_responses"]);
-    let nps = &metrics[3];
+    assert!(metrics.iter().all(|m| m.source == "builtin"));
+    let nps = survey[3];
     assert_eq!((nps.min, nps.max, nps.unit.as_str()), (Some(-100.0), Some(100.0), "points"));
-    assert!(metrics[4].group_by.contains(&"kind".to_owned()));
+    assert!(survey[4].group_by.contains(&"kind".to_owned()));
 }
