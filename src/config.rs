@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration as StdDuration;
 
 use anyhow::{Context, bail};
-use rapport_engine::{Duration, EngineConfig};
+use rapport_engine::{Duration, Engine, EngineConfig};
 use rapport_store::FsyncPolicy;
 use serde::Deserialize;
 
@@ -215,6 +215,9 @@ impl Settings {
             // Zero is allowed: it turns deduplication off.
             engine.dedup_window =
                 if d.is_zero() { Duration(0) } else { to_engine_duration(d, "dedup_window")? };
+            if engine.dedup_window > Engine::MAX_DEDUP_WINDOW {
+                bail!("dedup_window must be at most {}h", Engine::MAX_DEDUP_WINDOW.millis() / 3_600_000);
+            }
         }
         if engine.fine_retention > engine.retention {
             bail!("fine_retention must not exceed retention");
@@ -410,6 +413,10 @@ mod tests {
         std::fs::write(&path, "dedup_window = \"0\"\n")?;
         let settings = Settings::load(ServerArgs { config: Some(path), ..ServerArgs::default() })?;
         assert_eq!(settings.engine.dedup_window, Duration(0));
+        let too_long: humantime::Duration = "4years".parse()?;
+        assert!(
+            Settings::load(ServerArgs { dedup_window: Some(too_long), ..ServerArgs::default() }).is_err()
+        );
         Ok(())
     }
 

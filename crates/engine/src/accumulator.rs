@@ -89,8 +89,10 @@ pub enum Accumulator {
     Min(Option<f64>),
     /// See [`AccumulatorKind::Max`]; `None` before the first value.
     Max(Option<f64>),
-    /// See [`AccumulatorKind::TopK`].
-    TopK(SpaceSaving),
+    /// See [`AccumulatorKind::TopK`]. Boxed: a summary is about 100 bytes
+    /// inline, and unboxed it would make every count slot as large (the
+    /// enum is as large as its largest variant); boxed, a slot is 32 bytes.
+    TopK(Box<SpaceSaving>),
 }
 
 impl Accumulator {
@@ -101,9 +103,9 @@ impl Accumulator {
             AccumulatorKind::Moments => Accumulator::Moments(Moments::default()),
             AccumulatorKind::Min => Accumulator::Min(None),
             AccumulatorKind::Max => Accumulator::Max(None),
-            AccumulatorKind::TopK { capacity } => Accumulator::TopK(SpaceSaving::new(
+            AccumulatorKind::TopK { capacity } => Accumulator::TopK(Box::new(SpaceSaving::new(
                 capacity.min(AccumulatorKind::MAX_TOP_K_CAPACITY) as usize,
-            )),
+            ))),
         }
     }
 
@@ -296,6 +298,13 @@ mod tests {
         assert_eq!(forward, backward);
         assert_eq!(AccumulatorView::new(&forward).min(0), Some(-1.0));
         assert_eq!(AccumulatorView::new(&forward).max(1), Some(8.5));
+    }
+
+    #[test]
+    fn a_slot_stays_small_whatever_its_kind() {
+        // Buckets hold a slot per accumulator: a top-k summary inline would
+        // make every count slot of every bucket as large as itself.
+        assert!(size_of::<Accumulator>() <= 32, "{} bytes", size_of::<Accumulator>());
     }
 
     #[test]

@@ -196,6 +196,15 @@ impl Engine {
         self.dedup.len()
     }
 
+    /// Heap bytes the dedup index holds (about 12 to 15.4 per id), so
+    /// memory figures can set it apart from the aggregates.
+    pub fn dedup_bytes(&self) -> usize {
+        self.dedup.heap_bytes()
+    }
+
+    /// The longest dedup window (about 3.4 years); longer ones are capped.
+    pub const MAX_DEDUP_WINDOW: Duration = DedupIndex::MAX_WINDOW;
+
     /// Applies validated events of one tenant to every scorer that consumes
     /// them. A scorer failing on an event is reported, not fatal: the other
     /// scorers still see it. A low-score survey comment also opens a
@@ -206,6 +215,7 @@ impl Engine {
         let mut scopes: Vec<Option<Arc<Scope>>> = vec![None; registry.scorers.len()];
         let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
         let mut observations = Observations::new();
+        let mut key = SeriesKey::default();
         let mut account_refusals: (u64, String) = (0, String::new());
         for event in events {
             // Account events go to the account's record, not to scorers.
@@ -238,13 +248,14 @@ impl Engine {
                     continue;
                 }
                 let scope = scopes[index].get_or_insert_with(|| self.scope(tenant, scorer.as_ref()));
-                let labels = series_labels(event, &scorer.spec().dimensions);
-                scope.series.entry(labels).or_default().apply(
-                    event.time,
-                    fine_floor,
-                    &scope.layout,
-                    &observations,
-                );
+                let labels = key.of(event, &scorer.spec().dimensions);
+                // Look up by reference; the key is copied only for a new series.
+                let apply =
+                    |series: &mut Series| series.apply(event.time, fine_floor, &scope.layout, &observations);
+                match scope.series.get_mut(labels) {
+                    Some(mut series) => apply(&mut series),
+                    None => apply(&mut scope.series.entry(labels.clone()).or_default()),
+                }
             }
         }
         for scope in scopes.iter().flatten() {
@@ -357,36 +368,35 @@ impl Engine {
 
         let layout = &scorer.spec().accumulators;
         let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(scorer.spec().name.as_str()) };
-        let mut groups: HashMap<Labels, GroupAccumulators> = HashMap::new();
+        let mut groups: HashMap<Labels, GroupAccumulators, Hasher> = HashMap::with_hasher(Hasher::new());
         let scope = self.scopes.get(&key).map(|s| Arc::clone(&s)).filter(|s| s.layout == *layout);
         if let Some(scope) = scope {
+            // The group key of each series is built in a reused buffer and
+            // copied only for a new group.
+            let (mut group_key, mut spare) = (Labels::default(), Vec::new());
             for entry in scope.series.iter() {
                 let (labels, series) = entry.pair();
                 if !query.filters.iter().all(|f| f.matches(labels)) {
                     continue;
                 }
-                let group_key = Labels::from_pairs(
-                    query
-                        .group_by
-                        .iter()
-                        .filter_map(|key| labels.get(key).map(|value| (key.as_str(), value))),
-                );
-                if !groups.contains_key(&group_key) && groups.len() >= self.config.max_groups {
+                let pairs = query
+                    .group_by
+                    .iter()
+                    .filter_map(|key| labels.get(key).map(|value| (key.as_str(), value)));
+                group_key.assign_with(&Labels::NONE, pairs, &mut spare);
+                if let Some(group) = groups.get_mut(&group_key) {
+                    group.merge(series, &whole, &step_spans);
+                    continue;
+                }
+                if groups.len() >= self.config.max_groups {
                     return Err(QueryError::TooLarge(format!(
                         "more than {} groups; group by fewer labels or filter",
                         self.config.max_groups
                     )));
                 }
-                let group =
-                    groups.entry(group_key).or_insert_with(|| GroupAccumulators::new(layout, steps.len()));
-                for span in &whole {
-                    group.seen |= series.merge_span(span, &mut group.total);
-                }
-                for (spans, point) in step_spans.iter().zip(group.points.iter_mut()) {
-                    for span in spans {
-                        series.merge_span(span, point);
-                    }
-                }
+                let mut group = GroupAccumulators::new(layout, steps.len());
+                group.merge(series, &whole, &step_spans);
+                groups.insert(group_key.clone(), group);
             }
         }
         groups.retain(|_, group| group.seen);
@@ -463,6 +473,19 @@ impl GroupAccumulators {
         let empty: Vec<Accumulator> = layout.iter().map(|kind| Accumulator::empty(*kind)).collect();
         GroupAccumulators { points: vec![empty.clone(); points], total: empty, seen: false }
     }
+
+    /// Adds the buckets of `series` under the window's spans to the total,
+    /// and those under each step's spans to its point.
+    fn merge(&mut self, series: &Series, whole: &[Span], step_spans: &[Vec<Span>]) {
+        for span in whole {
+            self.seen |= series.merge_span(span, &mut self.total);
+        }
+        for (spans, point) in step_spans.iter().zip(self.points.iter_mut()) {
+            for span in spans {
+                series.merge_span(span, point);
+            }
+        }
+    }
 }
 
 fn requested_range(window: Window, now: Timestamp) -> Result<TimeRange, QueryError> {
@@ -481,16 +504,28 @@ fn requested_range(window: Window, now: Timestamp) -> Result<TimeRange, QueryErr
     }
 }
 
-/// The series an event's observations go to: its labels plus the payload
-/// dimensions the scorer asked for (which win over a label of the same key).
-fn series_labels(event: &Event, dimensions: &[String]) -> Labels {
-    let mut labels = event.labels.clone();
-    for key in dimensions {
-        if let Some(value) = event.payload.dimension(key) {
-            labels.insert(key, value);
+/// Builds the series an event's observations go to, without allocating on
+/// the ingest path: the event's own labels when the scorer adds no
+/// dimensions, else a reused buffer.
+#[derive(Default)]
+struct SeriesKey {
+    labels: Labels,
+    spare: Vec<(String, String)>,
+}
+
+impl SeriesKey {
+    /// The event's labels plus the payload dimensions the scorer asked for
+    /// (which win over a label of the same key).
+    fn of<'a>(&'a mut self, event: &'a Event, dimensions: &[String]) -> &'a Labels {
+        if dimensions.is_empty() {
+            return &event.labels;
         }
+        let extra = dimensions
+            .iter()
+            .filter_map(|key| event.payload.dimension(key).map(|value| (key.as_str(), value)));
+        self.labels.assign_with(&event.labels, extra, &mut self.spare);
+        &self.labels
     }
-    labels
 }
 
 /// Refuses observations on slots a scorer did not declare, or of the wrong

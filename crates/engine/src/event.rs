@@ -38,6 +38,9 @@ impl Default for TenantId {
 pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
+    /// The empty label set.
+    pub(crate) const NONE: Labels = Labels(Vec::new());
+
     /// Builds a label set from pairs in any order; a repeated key keeps its
     /// last value.
     pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
@@ -64,6 +67,43 @@ impl Labels {
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
             Ok(i) => value.clone_into(&mut self.0[i].1),
             Err(i) => self.0.insert(i, (key.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// Makes `self` equal to `base` plus `extra` pairs (which win over a
+    /// label of the same key), reusing `self`'s strings and those parked in
+    /// `spare`: the ingest path builds a series key per event and scorer
+    /// this way without allocating once the buffers are warm.
+    pub(crate) fn assign_with<'a>(
+        &mut self,
+        base: &Labels,
+        extra: impl IntoIterator<Item = (&'a str, &'a str)>,
+        spare: &mut Vec<(String, String)>,
+    ) {
+        self.resize_reusing(base.0.len(), spare);
+        for (to, from) in self.0.iter_mut().zip(&base.0) {
+            to.0.clone_from(&from.0);
+            to.1.clone_from(&from.1);
+        }
+        for (key, value) in extra {
+            match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+                Ok(i) => value.clone_into(&mut self.0[i].1),
+                Err(i) => {
+                    let mut pair = spare.pop().unwrap_or_default();
+                    key.clone_into(&mut pair.0);
+                    value.clone_into(&mut pair.1);
+                    self.0.insert(i, pair);
+                }
+            }
+        }
+    }
+
+    fn resize_reusing(&mut self, len: usize, spare: &mut Vec<(String, String)>) {
+        while self.0.len() > len {
+            spare.extend(self.0.pop());
+        }
+        while self.0.len() < len {
+            self.0.push(spare.pop().unwrap_or_default());
         }
     }
 
@@ -266,6 +306,23 @@ mod tests {
         assert_eq!(pairs, vec![("plan", "pro"), ("region", "us")]);
         assert_eq!(labels.get("region"), Some("us"));
         assert_eq!(labels.get("segment"), None);
+    }
+
+    #[test]
+    fn assign_with_equals_labels_built_from_scratch() {
+        let mut key = Labels::default();
+        let mut spare = Vec::new();
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs, Pairs); 4] = [
+            (&[("segment", "smb"), ("region", "eu"), ("plan", "p1")], &[("kind", "nps")]),
+            (&[("segment", "ent")], &[("kind", "csat"), ("segment", "won")]),
+            (&[], &[]),
+            (&[("a", "1"), ("z", "2")], &[("m", "3")]),
+        ];
+        for (base, extra) in cases {
+            key.assign_with(&Labels::from_pairs(base.iter().copied()), extra.iter().copied(), &mut spare);
+            assert_eq!(key, Labels::from_pairs(base.iter().chain(extra).copied()));
+        }
     }
 
     #[test]

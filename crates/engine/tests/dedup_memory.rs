@@ -1,0 +1,84 @@
+//! Bytes per id of the dedup index at 1 and 10 million ids, measured with a
+//! counting allocator: the figures BENCHMARKS.md reports. A measurement,
+//! not a check, so it is ignored by default; run it with
+//! `cargo test --release -p rapport-engine --test dedup_memory -- --ignored --nocapture`.
+//! One test in its own binary, so no other test allocates meanwhile.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use rapport_engine::*;
+
+/// Counts bytes live on the heap.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const HOUR: i64 = 3_600_000;
+const START: i64 = 1_800_000_000_000;
+
+fn event(id: String) -> Event {
+    Event {
+        id,
+        account_id: String::new(),
+        time: Timestamp(START),
+        labels: Labels::default(),
+        payload: Payload::Custom(CustomEvent { type_name: "x".into(), values: vec![], attributes: vec![] }),
+    }
+}
+
+/// Heap bytes per id after reserving `ids` ids in batches of 1000, arriving
+/// evenly over `hours` hours.
+fn bytes_per_id(ids: usize, hours: i64) -> (f64, f64) {
+    let engine = Engine::new(EngineConfig::default(), vec![]).unwrap();
+    let tenant = TenantId::new("acme");
+    let before = LIVE.load(Ordering::Relaxed);
+    let batches = ids / 1000;
+    for b in 0..batches {
+        let events: Vec<Event> = (0..1000).map(|i| event(format!("evt-{b}-{i}"))).collect();
+        let arrival = Timestamp(START + (b as i64 * hours * HOUR) / batches as i64);
+        assert!(engine.reserve_ids(&tenant, &events, arrival).iter().all(|fresh| *fresh));
+    }
+    assert_eq!(engine.dedup_len(), ids);
+    let counted = (LIVE.load(Ordering::Relaxed) - before) as f64 / ids as f64;
+    (counted, engine.dedup_bytes() as f64 / ids as f64)
+}
+
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture (release build)"]
+fn dedup_bytes_per_id_at_1m_and_10m_ids() {
+    for ids in [1_000_000, 10_000_000] {
+        for hours in [1, 24] {
+            let (counted, reported) = bytes_per_id(ids, hours);
+            println!(
+                "{ids} ids over {hours}h: {counted:.2} bytes per id (allocator), {reported:.2} (Engine::dedup_bytes)"
+            );
+            assert!(counted <= 16.0, "{counted} bytes per id");
+        }
+    }
+}
