@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::AccountsState;
+use crate::accounts::{AccountsState, AccountsStateV1};
 use crate::accumulator::AccumulatorKind;
 use crate::dedup::DedupState;
 use crate::engine::{Engine, Hasher, Scope, ScopeKey};
@@ -25,6 +25,22 @@ pub struct EngineState {
     dedup: DedupState,
     /// Per-account lifecycle records and pinned currencies.
     accounts: AccountsState,
+}
+
+/// [`EngineState`] as snapshot format 1 wrote it: the same but for the
+/// account records' older shape (see `accounts/legacy.rs`). Decode a
+/// format-1 snapshot into this, then convert with `EngineState::from`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EngineStateV1 {
+    scopes: Vec<ScopeState>,
+    dedup: DedupState,
+    accounts: AccountsStateV1,
+}
+
+impl From<EngineStateV1> for EngineState {
+    fn from(old: EngineStateV1) -> Self {
+        EngineState { scopes: old.scopes, dedup: old.dedup, accounts: old.accounts.into() }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -143,5 +159,34 @@ mod tests {
         // "acme", and "a", whose survey responses are tallied for cohorts.
         assert_eq!(copy.account_count(&tenant), 2, "account records come back too");
         assert!(copy.restore_state(source.export_state()).is_err(), "restore needs a fresh engine");
+    }
+
+    #[test]
+    fn a_format_1_state_restores_with_its_account_records() {
+        use crate::accounts::legacy::AccountRecordV1;
+        use crate::accounts::{AccountsStateV1, MrrEntry, MrrKind};
+        let tenant = TenantId::default();
+        let record = AccountRecordV1 {
+            start: Some(Timestamp(10)),
+            activated: Some(Timestamp(20)),
+            last_usage: Some(Timestamp(30)),
+            mrr: vec![MrrEntry { time: Timestamp(10), amount: 4_900, kind: MrrKind::New }],
+            ..AccountRecordV1::default()
+        };
+        let old = super::EngineStateV1 {
+            accounts: AccountsStateV1::with(tenant.clone(), "acme", record),
+            ..super::EngineStateV1::default()
+        };
+        // Bytes as format 1 wrote them, read back the way the server does.
+        let bytes = postcard::to_stdvec(&old).unwrap_or_default();
+        let decoded: super::EngineStateV1 = postcard::from_bytes(&bytes).unwrap_or_default();
+        let copy = engine();
+        assert!(copy.restore_state(decoded.into()).is_ok());
+        let account = copy.account(&tenant, "acme").unwrap_or_default();
+        assert_eq!(
+            (account.start(), account.activated(), account.mrr_at(Timestamp(11))),
+            (Some(Timestamp(10)), Some(Timestamp(20)), 4_900)
+        );
+        assert!(account.labels().is_empty() && account.usage().is_empty());
     }
 }

@@ -24,6 +24,7 @@ mod cohorts;
 mod event;
 mod feedback;
 mod labels;
+pub(crate) mod legacy;
 mod onboarding;
 mod query;
 mod record;
@@ -41,6 +42,7 @@ pub use cohorts::{CohortCell, CohortRow, cohort_row, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
 pub use feedback::{FeedbackFollowUp, feedback_follow_up, needs_follow_up};
 pub use labels::{AccountLabel, MAX_LABELS, START_MONTH};
+pub use legacy::AccountsStateV1;
 pub use onboarding::{
     Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, Timeliness, activation,
     inactive_after_activation, onboarding_timeliness, time_to_value,

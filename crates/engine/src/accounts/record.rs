@@ -137,6 +137,22 @@ impl AccountRecord {
         item.opened = earliest(item.opened, time);
     }
 
+    /// A record restored from snapshot format 1 (see `legacy.rs`).
+    pub(crate) fn from_v1(old: super::legacy::AccountRecordV1) -> Self {
+        AccountRecord {
+            start: old.start,
+            activated: old.activated,
+            first_value: old.first_value,
+            last_usage: old.last_usage,
+            inactivity: old.inactivity,
+            status: old.status,
+            mrr_base: old.mrr_base,
+            mrr: old.mrr,
+            feedback: old.feedback,
+            ..AccountRecord::default()
+        }
+    }
+
     /// Merges the labels of one of this account's events at `time` (see
     /// `labels.rs`: the latest event wins per key).
     pub fn apply_labels(&mut self, labels: &Labels, time: Timestamp) {
