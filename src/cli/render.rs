@@ -97,6 +97,11 @@ pub fn print_query(response: &proto::QueryResponse) {
 /// Prints a table-shaped part of an answer (a cohort triangle, an account
 /// list) under its name, with units in the header.
 pub fn print_table(answer: &proto::Table) {
+    println!("{}", table_text(answer));
+}
+
+/// The text `print_table` prints.
+fn table_text(answer: &proto::Table) -> String {
     let header: Vec<String> = answer
         .columns
         .iter()
@@ -111,12 +116,12 @@ pub fn print_table(answer: &proto::Table) {
         rows.add_row(row.cells.iter().map(format_cell).collect::<Vec<_>>());
     }
     let shown = answer.rows.len() as u64;
-    if shown < answer.total_rows {
-        println!("\n{} (first {shown} of {} rows)", answer.name, answer.total_rows);
+    let title = if shown < answer.total_rows {
+        format!("{} (first {shown} of {} rows)", answer.name, answer.total_rows)
     } else {
-        println!("\n{}", answer.name);
-    }
-    println!("{rows}");
+        answer.name.clone()
+    };
+    format!("\n{title}\n{rows}")
 }
 
 fn format_cell(cell: &proto::TableCell) -> String {
@@ -163,5 +168,43 @@ pub fn print_ingest_summary(summary: &IngestSummary, lines: &[usize]) {
     for (index, reason, message) in &summary.rejections {
         let line = lines.get(*index).copied().unwrap_or(index + 1);
         println!("  line {line}: {reason}: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(value: proto::table_cell::Value) -> proto::TableCell {
+        proto::TableCell { value: Some(value) }
+    }
+
+    #[test]
+    fn tables_print_units_empty_cells_and_truncation() {
+        use proto::table_cell::Value;
+        let triangle = proto::Table {
+            name: "cohort_logo_retention".into(),
+            columns: vec![
+                proto::TableColumn { name: "start_month".into(), unit: String::new() },
+                proto::TableColumn { name: "accounts".into(), unit: "count".into() },
+                proto::TableColumn { name: "m0".into(), unit: "percent".into() },
+                proto::TableColumn { name: "m1".into(), unit: "percent".into() },
+            ],
+            rows: vec![proto::TableRow {
+                cells: vec![
+                    cell(Value::Text("2026-02".into())),
+                    cell(Value::Number(4.0)),
+                    cell(Value::Number(75.0)),
+                    proto::TableCell { value: None },
+                ],
+            }],
+            total_rows: 3,
+        };
+        let text = table_text(&triangle);
+        assert!(text.contains("cohort_logo_retention (first 1 of 3 rows)"), "{text}");
+        assert!(text.contains("m0 %") && text.contains("accounts") && !text.contains("(count)"), "{text}");
+        let row = text.lines().find(|l| l.contains("2026-02")).unwrap_or_default();
+        let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect();
+        assert_eq!(cells, vec!["2026-02", "4", "75"], "the m1 cell stays empty: {row}");
     }
 }

@@ -18,6 +18,7 @@
 //! `record.rs`); its histories are sorted by event time and cohorts are
 //! joined at query time, so answers do not depend on arrival order.
 
+mod answer;
 mod calendar;
 mod catalog;
 mod cohorts;
