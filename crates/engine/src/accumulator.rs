@@ -89,7 +89,7 @@ pub enum Accumulator {
     Min(Option<f64>),
     /// See [`AccumulatorKind::Max`]; `None` before the first value.
     Max(Option<f64>),
-    /// See [`AccumulatorKind::TopK`]. Boxed: a summary is about 100 bytes
+    /// See [`AccumulatorKind::TopK`]. Boxed: a summary is 112 bytes
     /// inline, and unboxed it would make every count slot as large (the
     /// enum is as large as its largest variant); boxed, a slot is 32 bytes.
     TopK(Box<SpaceSaving>),

@@ -196,7 +196,7 @@ impl Engine {
         self.dedup.len()
     }
 
-    /// Heap bytes the dedup index holds (about 12 to 15.4 per id), so
+    /// Heap bytes the dedup index holds (11.8 to 15.4 per id), so
     /// memory figures can set it apart from the aggregates.
     pub fn dedup_bytes(&self) -> usize {
         self.dedup.heap_bytes()
