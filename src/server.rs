@@ -8,10 +8,11 @@ use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use rapport_engine::Engine;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{Stream, StreamExt};
 
 use crate::auth::tenant_layer;
 use crate::clock::{Clock, SystemClock};
@@ -28,6 +29,23 @@ use crate::subscribe::{ChangeSignal, Hub};
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// How often old buckets are evicted.
 const EVICT_EVERY: StdDuration = StdDuration::from_secs(60);
+
+/// The connections `listener` accepts, with Nagle's algorithm off.
+///
+/// tonic sets `TCP_NODELAY` only on sockets it accepts itself, not on an
+/// incoming stream it is handed. Without it, a response written in several
+/// pieces (headers, a data frame of a few KiB, trailers) waits for the
+/// client's delayed ACK: a grouped query took 44 ms instead of a fraction
+/// of a millisecond (`rapport bench query`, BENCHMARKS.md).
+pub fn incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| {
+        accepted.inspect(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot turn Nagle's algorithm off on a connection");
+            }
+        })
+    })
+}
 
 /// Serves on `listener` until `shutdown` resolves, then lets in-flight calls
 /// finish (up to the configured grace) and returns.
@@ -109,7 +127,7 @@ pub async fn serve_with_clock(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
         .add_service(MetricsServiceServer::new(MetricsApi::new(engine, Arc::clone(&clock), hub)));
-    let serving = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    let serving = router.serve_with_incoming_shutdown(incoming(listener), signal);
     tokio::pin!(serving);
 
     // Once shutdown starts, in-flight calls get `grace` to finish; open

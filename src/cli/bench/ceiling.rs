@@ -12,7 +12,6 @@ use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::proto;
@@ -30,7 +29,8 @@ pub struct CeilingArgs {
     pub listen: std::net::SocketAddr,
 }
 
-/// Serves until the process is killed. Prints `addr=Some(HOST:PORT)` once
+/// Serves until the process is killed, accepting connections the way
+/// rapportd does (`server::incoming`). Prints `addr=Some(HOST:PORT)` once
 /// listening, like rapportd's start-up line, for `ServerProcess`.
 pub async fn serve(args: CeilingArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await?;
@@ -38,7 +38,7 @@ pub async fn serve(args: CeilingArgs) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_service(IngestServiceServer::new(Ceiling).max_decoding_message_size(MAX_MESSAGE_BYTES))
         .add_service(MetricsServiceServer::new(Ceiling))
-        .serve_with_incoming(TcpListenerStream::new(listener))
+        .serve_with_incoming(crate::server::incoming(listener))
         .await?;
     Ok(())
 }
