@@ -2,6 +2,12 @@
 //! Rust, so no `protoc` binary is needed), then generates tonic services,
 //! proto3 JSON mappings (pbjson) for the CLI, and the descriptor set that
 //! server reflection serves.
+//!
+//! `MetricsService`'s server is generated a second time into `OUT_DIR/shared/`
+//! with every message mapped to the types above except `SubscribeResponse`,
+//! which maps to `crate::subscribe::SharedResponse`: a subscription update
+//! is then encoded once per feed and its bytes shared by every subscriber.
+//! Clients keep the ordinary generated types.
 
 use std::{env, fs, path::PathBuf};
 
@@ -19,10 +25,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = out_dir.join("rapport_descriptor.bin");
     fs::write(&descriptor_path, descriptors.encode_to_vec())?;
 
+    let mut metrics_only = descriptors.clone();
+    metrics_only.file.retain(|file| file.name() == "rapport/v1/metrics.proto");
     tonic_prost_build::configure()
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
+
+    let shared_dir = out_dir.join("shared");
+    fs::create_dir_all(&shared_dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(&shared_dir)
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .extern_path(".rapport.v1", "crate::proto")
+        .extern_path(".rapport.v1.SubscribeResponse", "crate::subscribe::SharedResponse")
+        .compile_fds(metrics_only)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&fs::read(&descriptor_path)?)?

@@ -31,6 +31,14 @@ pub mod proto {
     tonic::include_proto!("rapport.v1");
     include!(concat!(env!("OUT_DIR"), "/rapport.v1.serde.rs"));
 
+    /// The `MetricsService` server the daemon runs: generated a second time
+    /// with `SubscribeResponse` as [`crate::subscribe::SharedResponse`], so
+    /// a subscription update is encoded once for all its subscribers (see
+    /// `build.rs`). Clients use [`metrics_service_client`] as usual.
+    pub mod shared {
+        include!(concat!(env!("OUT_DIR"), "/shared/rapport.v1.rs"));
+    }
+
     /// Encoded descriptor set of the contract (with the well-known types it
     /// imports), served by gRPC reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -20,8 +20,8 @@ use crate::config::Settings;
 use crate::durability::Durability;
 use crate::ingest::Ingestor;
 use crate::proto::ingest_service_server::IngestServiceServer;
-use crate::proto::metrics_service_server::MetricsServiceServer;
 use crate::proto::plugin_service_server::PluginServiceServer;
+use crate::proto::shared::metrics_service_server::MetricsServiceServer;
 use crate::service::{IngestApi, MetricsApi, PluginApi, Plugins};
 use crate::subscribe::{ChangeSignal, Hub};
 

@@ -111,6 +111,29 @@ async fn quiet_metric_gets_heartbeats() {
     assert_eq!(second.sequence, first.sequence);
 }
 
+fn millis_between(earlier: &pbjson_types::Timestamp, later: &pbjson_types::Timestamp) -> i64 {
+    (later.seconds - earlier.seconds) * 1000 + i64::from(later.nanos - earlier.nanos) / 1_000_000
+}
+
+#[tokio::test]
+async fn heartbeat_comes_a_full_interval_after_the_last_update() {
+    let server = TestServer::start().await;
+    let mut stream = open(&server, request("csat", DAY, 50, 300)).await;
+    let (first_sequence, _) = next_update(&mut stream).await;
+    server.record(vec![survey("a", K::Csat, Some(5), None, &[], 5)]).await;
+    // Comes at least 50 ms (the interval) after the first answer, so a
+    // heartbeat timed from the first answer would follow it within 250 ms.
+    let update = next(&mut stream).await;
+    assert!(matches!(update.kind, Some(Kind::Update(_))), "{update:?}");
+    assert!(update.sequence > first_sequence);
+    let heartbeat = next(&mut stream).await;
+    assert!(matches!(heartbeat.kind, Some(Kind::Heartbeat(_))), "{heartbeat:?}");
+    assert_eq!(heartbeat.sequence, update.sequence);
+    let quiet = millis_between(&update.sent_at.unwrap(), &heartbeat.sent_at.unwrap());
+    // 300 ms less a margin for the wall clock against the monotonic one.
+    assert!(quiet >= 290, "heartbeat {quiet} ms after the last update");
+}
+
 #[tokio::test]
 async fn rolling_window_expiry_is_pushed_to_subscribers() {
     let clock = Arc::new(ManualClock::new());

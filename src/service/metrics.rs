@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::tenant_of;
 use crate::clock::Clock;
-use crate::proto::metrics_service_server::MetricsService;
+use crate::proto::shared::metrics_service_server::MetricsService;
 use crate::service::lifecycle;
 use crate::subscribe::{Hub, UpdateStream};
 use crate::{convert, proto, status};

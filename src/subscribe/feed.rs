@@ -9,6 +9,7 @@ use rapport_engine::{Query, TenantId, TimeRange};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::wire::SharedResponse;
 use super::{FeedKey, FeedState, Hub, Published};
 use crate::{convert, proto, status};
 
@@ -75,7 +76,9 @@ impl Feed {
             last = Some(response.groups.clone());
             mark_crossings(&mut response, &mut met);
             sequence += 1;
-            self.out.send_replace(Some(Ok(Arc::new(Published { sequence, response }))));
+            // Encoded once here; every subscriber sends these same bytes.
+            let update = SharedResponse::encode_update(&response);
+            self.out.send_replace(Some(Ok(Published { sequence, update })));
             next_allowed = Instant::now() + self.min_interval;
         }
     }

@@ -4,31 +4,37 @@
 //! A *feed* (see `feed.rs`) recomputes a query when data behind its metric
 //! changed or its rolling window moved, at most once per `min_interval`, and
 //! publishes the answer into a `watch` channel, which holds only the latest
-//! value. Each subscriber forwards from that channel to its gRPC stream, so
-//! a slow subscriber skips superseded answers instead of queueing them, and
+//! value. Each subscriber's gRPC stream reads that channel directly, so a
+//! slow subscriber skips superseded answers instead of queueing them, and
 //! ingest never waits on anyone: it only bumps a change counter.
 //!
-//! Memory per subscriber is bounded: its task, one `watch` receiver, one
-//! message in its outgoing channel and the HTTP/2 send buffer of its stream.
+//! Each answer is encoded once, in the feed, and every subscriber's
+//! stream (`stream.rs`) sends those same bytes (`wire.rs`).
+//!
+//! Memory per subscriber is bounded and does not grow with the number of
+//! changes: its stream state (a `watch` receiver, a heartbeat timer), one
+//! message being encoded, and the HTTP/2 send buffer of its stream.
 
 mod feed;
+mod stream;
 mod targets;
+mod wire;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use bytes::Bytes;
 use dashmap::DashMap;
-use futures::Stream;
 use prost::Message as _;
 use rapport_engine::{Engine, TenantId};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::watch;
 use tonic::Status;
 
+pub use stream::UpdateStream;
 pub use targets::{Direction, Target, TargetSpec, Targets};
+pub use wire::{SharedKind, SharedResponse};
 
 use crate::clock::Clock;
 use crate::{convert, proto, status};
@@ -41,13 +47,6 @@ pub const SMALLEST_MIN_INTERVAL: StdDuration = StdDuration::from_millis(50);
 pub const DEFAULT_HEARTBEAT: StdDuration = StdDuration::from_secs(15);
 /// Smallest allowed heartbeat interval.
 pub const SMALLEST_HEARTBEAT: StdDuration = StdDuration::from_millis(100);
-
-/// Outgoing messages buffered per subscriber: one, so a slow reader holds
-/// at most one superseded answer.
-const SUBSCRIBER_BUFFER: usize = 1;
-
-/// The stream a `Subscribe` call answers with.
-pub type UpdateStream = Pin<Box<dyn Stream<Item = Result<proto::SubscribeResponse, Status>> + Send>>;
 
 /// How many subscriptions may be open at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,17 +73,17 @@ pub struct SubscriptionSettings {
 }
 
 /// One published answer of a feed.
-#[derive(Debug)]
-pub struct Published {
+#[derive(Clone, Debug)]
+struct Published {
     /// Grows by one per change.
-    pub sequence: u64,
-    /// The answer, with target status.
-    pub response: proto::QueryResponse,
+    sequence: u64,
+    /// The encoded `QueryResponse`, with target status; cloning shares it.
+    update: Bytes,
 }
 
 /// What a feed's subscribers see: nothing yet, an answer, or the error that
 /// ended the feed.
-type FeedState = Option<Result<Arc<Published>, Status>>;
+type FeedState = Option<Result<Published, Status>>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct FeedKey {
@@ -162,15 +161,17 @@ impl Hub {
         self.feeds.lock().len()
     }
 
-    /// Opens a subscription for `tenant` from `connection`. Fails at once
-    /// for a question `Query` would refuse, and with `RESOURCE_EXHAUSTED`
-    /// past the limits.
-    pub fn subscribe(
+    /// Serves one `Subscribe` call: opens a subscription for `tenant` from
+    /// `connection` and returns its stream (`clock` stamps `sent_at`).
+    /// Fails at once for a question `Query` would refuse, and with
+    /// `RESOURCE_EXHAUSTED` past the limits.
+    pub fn open(
         self: &Arc<Self>,
         tenant: &TenantId,
         request: proto::SubscribeRequest,
         connection: Option<SocketAddr>,
-    ) -> Result<Subscription, Status> {
+        clock: Arc<dyn Clock>,
+    ) -> Result<UpdateStream, Status> {
         let wire_query = request.query.ok_or_else(|| Status::invalid_argument("query is required"))?;
         let min_interval =
             interval(request.min_interval, DEFAULT_MIN_INTERVAL, SMALLEST_MIN_INTERVAL, "min_interval")?;
@@ -207,23 +208,7 @@ impl Hub {
         };
         let answers = sender.subscribe();
         drop(feeds);
-        Ok(Subscription { answers, heartbeat, _permit: permit })
-    }
-
-    /// Serves one `Subscribe` call: opens the subscription (see
-    /// [`Hub::subscribe`]) and starts the task that forwards its answers
-    /// and heartbeats to the returned stream.
-    pub fn open(
-        self: &Arc<Self>,
-        tenant: &TenantId,
-        request: proto::SubscribeRequest,
-        connection: Option<SocketAddr>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<UpdateStream, Status> {
-        let subscription = self.subscribe(tenant, request, connection)?;
-        let (out, rx) = mpsc::channel(SUBSCRIBER_BUFFER);
-        tokio::spawn(subscription.forward(out, clock));
-        Ok(Box::pin(ReceiverStream::new(rx)))
+        Ok(UpdateStream::new(answers, heartbeat, clock, permit))
     }
 
     fn admit(self: &Arc<Self>, tenant: &TenantId, connection: Option<SocketAddr>) -> Result<Permit, Status> {
@@ -302,62 +287,4 @@ impl Drop for Permit {
             *n = n.saturating_sub(1);
         }
     }
-}
-
-/// One open subscription.
-pub struct Subscription {
-    answers: watch::Receiver<FeedState>,
-    heartbeat: StdDuration,
-    _permit: Permit,
-}
-
-type Outgoing = mpsc::Sender<Result<proto::SubscribeResponse, Status>>;
-
-impl Subscription {
-    /// Forwards answers (and heartbeats) to `out` until the client leaves,
-    /// the feed fails, or the server stops.
-    pub async fn forward(mut self, out: Outgoing, clock: Arc<dyn Clock>) {
-        let mut sequence = 0;
-        let mut pending = self.answers.borrow_and_update().clone();
-        loop {
-            let message = match pending.take() {
-                Some(Ok(published)) => {
-                    sequence = published.sequence;
-                    Ok(response(
-                        sequence,
-                        &*clock,
-                        proto::subscribe_response::Kind::Update(published.response.clone()),
-                    ))
-                }
-                Some(Err(status)) => Err(status),
-                None => {
-                    tokio::select! {
-                        changed = self.answers.changed() => {
-                            if changed.is_err() {
-                                break;
-                            }
-                            pending = self.answers.borrow_and_update().clone();
-                            continue;
-                        }
-                        () = tokio::time::sleep(self.heartbeat) => {
-                            Ok(response(sequence, &*clock, proto::subscribe_response::Kind::Heartbeat(proto::Heartbeat {})))
-                        }
-                        () = out.closed() => break,
-                    }
-                }
-            };
-            let failed = message.is_err();
-            if out.send(message).await.is_err() || failed {
-                break;
-            }
-        }
-    }
-}
-
-fn response(
-    sequence: u64,
-    clock: &dyn Clock,
-    kind: proto::subscribe_response::Kind,
-) -> proto::SubscribeResponse {
-    proto::SubscribeResponse { sequence, sent_at: Some(convert::to_timestamp(clock.now())), kind: Some(kind) }
 }

@@ -56,6 +56,11 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// CPU time the server process has used so far, in seconds.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        cpu_seconds(&self.child.id().to_string())
+    }
+
     /// Resident memory of the server process, in bytes (Linux `/proc`).
     pub fn rss_bytes(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
@@ -70,4 +75,19 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// User plus system CPU time of process `pid` (or `self`), in seconds,
+/// from Linux `/proc`.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses;
+    // utime and stime are fields 14 and 15 of the line, in clock ticks.
+    let after_name = stat.rsplit_once(')')?.1;
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| (utime + stime) / ticks as f64)
 }

@@ -1,13 +1,20 @@
 //! `rapport bench subscribe`: N subscribers on one server while ingest runs
-//! at a target rate.
+//! at an offered rate.
 //!
-//! Latency is measured from the ack of the batch that brought a metric's
-//! count to `c` to the moment a subscriber receives an answer with count
-//! ≥ `c` (so it includes the coalescing interval). Throughput is measured
-//! unthrottled, first without and then with the subscribers connected.
+//! Four phases of `--seconds` each: ingest at `--rate` without subscribers,
+//! unthrottled without subscribers, then (subscribers connected) at `--rate`
+//! again, measuring latency, and unthrottled again. CPU time of the server
+//! and of this process is read per phase, so the cost of one delivered
+//! message can be given.
+//!
+//! Latency is sampled per batch and subscriber: from the ack of a batch to
+//! the first answer that subscriber receives which includes it (count at
+//! least the cumulative count at that ack). So it includes the wait for
+//! the next coalesced answer, the computation and the fan-out.
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -17,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use super::server::ServerProcess;
+use super::server::{ServerProcess, cpu_seconds};
 use crate::proto;
 use crate::proto::ingest_service_client::IngestServiceClient;
 use crate::proto::metrics_service_client::MetricsServiceClient;
@@ -55,18 +62,64 @@ pub struct SubscribeArgs {
 pub struct SubscribeReport {
     subscribers: usize,
     distinct_queries: usize,
-    target_rate: u64,
-    achieved_rate_under_load: f64,
+    min_interval_ms: u64,
+    offered_rate: u64,
+    /// Reading (a): at the offered rate.
+    achieved_rate_without_subscribers: f64,
+    achieved_rate_with_subscribers: f64,
+    throughput_loss_at_offered_rate_percent: f64,
+    /// Reading (b): unthrottled.
+    max_rate_without_subscribers: f64,
+    max_rate_with_subscribers: f64,
+    throughput_loss_unthrottled_percent: f64,
     latency_ms_p50: f64,
     latency_ms_p99: f64,
     latency_ms_max: f64,
     latency_samples: u64,
-    ingest_max_rate_without_subscribers: f64,
-    ingest_max_rate_with_subscribers: f64,
-    throughput_loss_percent: f64,
+    /// Updates received by all subscribers per second, per phase with them.
+    messages_per_second_at_offered_rate: f64,
+    messages_per_second_unthrottled: f64,
+    /// CPU use (cores) of the server and of this load generator per phase.
+    cpu: Vec<PhaseCpu>,
+    /// Extra CPU per delivered update at the offered rate (with minus
+    /// without subscribers, per event ingested), in microseconds.
+    server_cpu_us_per_message: f64,
+    client_cpu_us_per_message: f64,
     server_rss_mb_idle: f64,
+    server_rss_mb_before_subscribers: f64,
     server_rss_mb_with_subscribers: f64,
+    server_rss_kb_per_subscription: f64,
     server_rss_mb_end: f64,
+}
+
+/// CPU cores used during one phase.
+#[derive(Debug, Serialize)]
+struct PhaseCpu {
+    phase: &'static str,
+    events_per_second: f64,
+    server_cores: f64,
+    client_cores: f64,
+}
+
+/// One measured phase: ingest for `seconds`, with CPU and delivered
+/// updates counted over it.
+struct Phase {
+    rate: f64,
+    server_cpu: f64,
+    client_cpu: f64,
+    seconds: f64,
+    messages: u64,
+}
+
+impl Phase {
+    fn cpu(&self, name: &'static str) -> PhaseCpu {
+        PhaseCpu {
+            phase: name,
+            events_per_second: self.rate,
+            server_cores: self.server_cpu / self.seconds,
+            client_cores: self.client_cpu / self.seconds,
+        }
+    }
 }
 
 /// Runs the benchmark.
@@ -79,12 +132,16 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     let ingest_channel = crate::cli::connect(&server.url).await?;
     let rss = |s: &ServerProcess| s.rss_bytes().map_or(0.0, |b| b as f64 / 1_048_576.0);
     let rss_idle = rss(&server);
+    let progress = Arc::new(Progress::default());
+    let load = Load { channel: &ingest_channel, server: &server, progress: &progress, args: &args };
 
-    eprintln!("phase 1: unthrottled ingest, no subscribers ({}s)", args.seconds);
-    let without = ingest(&ingest_channel, None, args.batch_size, args.seconds, "warm", None).await?;
+    eprintln!("phase 1: ingest at {} events/s, no subscribers ({}s)", args.rate, args.seconds);
+    let offered_without = load.phase(Some(args.rate), "warm").await?;
+    eprintln!("phase 2: unthrottled ingest, no subscribers ({}s)", args.seconds);
+    let max_without = load.phase(None, "max0").await?;
+    let rss_before = rss(&server);
 
     eprintln!("connecting {} subscribers over {} connections", args.subscribers, args.connections);
-    let progress = Arc::new(Progress::default());
     let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?));
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
@@ -110,36 +167,58 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     }
     let rss_subscribed = rss(&server);
 
-    eprintln!("phase 2: ingest at {} events/s with subscribers ({}s)", args.rate, args.seconds);
+    eprintln!("phase 3: ingest at {} events/s with subscribers ({}s)", args.rate, args.seconds);
     histogram.lock().reset();
-    progress.measuring.store(true, std::sync::atomic::Ordering::SeqCst);
-    let under_load =
-        ingest(&ingest_channel, Some(args.rate), args.batch_size, args.seconds, "load", Some(&progress))
-            .await?;
+    progress.acks.lock().clear();
+    progress.measuring.store(true, Ordering::SeqCst);
+    let offered_with = load.phase(Some(args.rate), "load").await?;
     // Let the last updates arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    progress.measuring.store(false, std::sync::atomic::Ordering::SeqCst);
+    progress.measuring.store(false, Ordering::SeqCst);
 
-    eprintln!("phase 3: unthrottled ingest with subscribers ({}s)", args.seconds);
-    let with = ingest(&ingest_channel, None, args.batch_size, args.seconds, "max", None).await?;
+    eprintln!("phase 4: unthrottled ingest with subscribers ({}s)", args.seconds);
+    let max_with = load.phase(None, "max1").await?;
     let rss_end = rss(&server);
 
+    // Extra CPU at the offered rate, scaled per event so a small difference
+    // in achieved rate is not counted as subscriber cost.
+    let per_message = |with: f64, without: f64| {
+        let baseline = without / offered_without.rate.max(1.0) * offered_with.rate;
+        1e6 * (with - baseline) / offered_with.messages.max(1) as f64
+    };
     let h = histogram.lock();
     let ms = |v: u64| v as f64 / 1000.0;
+    let loss = |with: f64, without: f64| 100.0 * (1.0 - with / without.max(1.0));
     let report = SubscribeReport {
         subscribers: args.subscribers,
         distinct_queries: args.distinct_queries,
-        target_rate: args.rate,
-        achieved_rate_under_load: under_load,
+        min_interval_ms: args.min_interval_ms,
+        offered_rate: args.rate,
+        achieved_rate_without_subscribers: offered_without.rate,
+        achieved_rate_with_subscribers: offered_with.rate,
+        throughput_loss_at_offered_rate_percent: loss(offered_with.rate, offered_without.rate),
+        max_rate_without_subscribers: max_without.rate,
+        max_rate_with_subscribers: max_with.rate,
+        throughput_loss_unthrottled_percent: loss(max_with.rate, max_without.rate),
         latency_ms_p50: ms(h.value_at_quantile(0.5)),
         latency_ms_p99: ms(h.value_at_quantile(0.99)),
         latency_ms_max: ms(h.max()),
         latency_samples: h.len(),
-        ingest_max_rate_without_subscribers: without,
-        ingest_max_rate_with_subscribers: with,
-        throughput_loss_percent: 100.0 * (1.0 - with / without.max(1.0)),
+        messages_per_second_at_offered_rate: offered_with.messages as f64 / offered_with.seconds,
+        messages_per_second_unthrottled: max_with.messages as f64 / max_with.seconds,
+        cpu: vec![
+            offered_without.cpu("offered rate, no subscribers"),
+            max_without.cpu("unthrottled, no subscribers"),
+            offered_with.cpu("offered rate, subscribers"),
+            max_with.cpu("unthrottled, subscribers"),
+        ],
+        server_cpu_us_per_message: per_message(offered_with.server_cpu, offered_without.server_cpu),
+        client_cpu_us_per_message: per_message(offered_with.client_cpu, offered_without.client_cpu),
         server_rss_mb_idle: rss_idle,
+        server_rss_mb_before_subscribers: rss_before,
         server_rss_mb_with_subscribers: rss_subscribed,
+        server_rss_kb_per_subscription: 1024.0 * (rss_subscribed - rss_before)
+            / args.subscribers.max(1) as f64,
         server_rss_mb_end: rss_end,
     };
     if json {
@@ -150,19 +229,61 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     Ok(())
 }
 
+/// What every phase needs.
+struct Load<'a> {
+    channel: &'a Channel,
+    server: &'a ServerProcess,
+    progress: &'a Arc<Progress>,
+    args: &'a SubscribeArgs,
+}
+
+impl Load<'_> {
+    /// Ingests at `rate` (or unthrottled) for `--seconds`, counting CPU and
+    /// the updates subscribers received meanwhile.
+    async fn phase(&self, rate: Option<u64>, prefix: &str) -> anyhow::Result<Phase> {
+        let server_before = self.server.cpu_seconds().unwrap_or(0.0);
+        let client_before = cpu_seconds("self").unwrap_or(0.0);
+        let messages_before = self.progress.messages.load(Ordering::Relaxed);
+        let started = Instant::now();
+        let achieved =
+            ingest(self.channel, rate, self.args.batch_size, self.args.seconds, prefix, self.progress)
+                .await?;
+        Ok(Phase {
+            rate: achieved,
+            server_cpu: self.server.cpu_seconds().unwrap_or(0.0) - server_before,
+            client_cpu: cpu_seconds("self").unwrap_or(0.0) - client_before,
+            seconds: started.elapsed().as_secs_f64(),
+            messages: self.progress.messages.load(Ordering::Relaxed) - messages_before,
+        })
+    }
+}
+
 /// Batches acked so far in the measured phase: (ack time, cumulative count).
 #[derive(Default)]
 struct Progress {
     acks: Mutex<Vec<(Instant, u64)>>,
-    measuring: std::sync::atomic::AtomicBool,
+    measuring: AtomicBool,
+    /// Updates received by all subscribers.
+    messages: AtomicU64,
 }
 
 impl Progress {
-    /// When the cumulative count first reached `count`.
-    fn reached(&self, count: u64) -> Option<Instant> {
+    /// Records, for every batch acked with a cumulative count in
+    /// `(seen, count]` (the batches a subscriber that had seen `seen` sees
+    /// for the first time in an answer with `count`), the time from its ack
+    /// until now. So a batch that waited for the next coalesced answer
+    /// counts its wait.
+    fn record_delivery(&self, seen: u64, count: u64, histogram: &Mutex<Histogram<u64>>) {
+        let now = Instant::now();
         let acks = self.acks.lock();
-        let i = acks.partition_point(|(_, c)| *c < count);
-        acks.get(i).map(|(t, _)| *t)
+        let first = acks.partition_point(|(_, c)| *c <= seen);
+        let end = acks.partition_point(|(_, c)| *c <= count);
+        let Some(delivered) = acks.get(first..end) else { return };
+        let mut histogram = histogram.lock();
+        for (acked, _) in delivered {
+            let micros = u64::try_from(now.duration_since(*acked).as_micros()).unwrap_or(u64::MAX);
+            let _ = histogram.record(micros.max(1));
+        }
     }
 }
 
@@ -206,32 +327,32 @@ async fn subscriber(
     };
     let mut stream = response.into_inner();
     let mut ready = Some(ready);
+    let mut seen = 0;
     while let Ok(Some(message)) = stream.message().await {
         if let Some(ready) = ready.take() {
             let _ = ready.send(()).await;
         }
         let Some(Kind::Update(update)) = message.kind else { continue };
-        if !progress.measuring.load(std::sync::atomic::Ordering::SeqCst) {
-            continue;
-        }
+        progress.messages.fetch_add(1, Ordering::Relaxed);
         let count = update.groups.first().and_then(|g| g.value.as_ref()).map_or(0, |v| v.count);
-        if let Some(at) = progress.reached(count) {
-            let micros = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let _ = histogram.lock().record(micros.max(1));
+        if progress.measuring.load(Ordering::SeqCst) {
+            progress.record_delivery(seen, count, &histogram);
         }
+        seen = seen.max(count);
     }
 }
 
 /// Streams batches for `seconds`, at `rate` events/s or as fast as acks
-/// return; returns the achieved events/s. With `progress`, records the
-/// cumulative count at each ack (counts start from what the server had).
+/// return; returns the achieved events/s. While `progress` is measuring,
+/// records the cumulative count at each ack (counts start from what the
+/// server had).
 async fn ingest(
     channel: &Channel,
     rate: Option<u64>,
     batch_size: usize,
     seconds: u64,
     prefix: &str,
-    progress: Option<&Arc<Progress>>,
+    progress: &Progress,
 ) -> anyhow::Result<f64> {
     let mut metrics = MetricsServiceClient::new(channel.clone());
     let base = metrics
@@ -276,7 +397,7 @@ async fn ingest(
     let mut accepted = 0u64;
     while let Some(ack) = acks.message().await? {
         accepted += u64::from(ack.result.map_or(0, |r| r.accepted));
-        if let Some(progress) = progress {
+        if progress.measuring.load(Ordering::SeqCst) {
             progress.acks.lock().push((Instant::now(), base + accepted));
         }
     }
