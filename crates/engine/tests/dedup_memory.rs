@@ -66,6 +66,14 @@ fn bytes_per_id(ids: usize, hours: i64) -> (f64, f64) {
     }
     assert_eq!(engine.dedup_len(), ids);
     let counted = (LIVE.load(Ordering::Relaxed) - before) as f64 / ids as f64;
+    // What a restart from a snapshot does with them: export, then restore
+    // into a fresh engine (printed, for BENCHMARKS.md; not asserted).
+    let state = engine.export_state();
+    let copy = Engine::new(EngineConfig::default(), vec![]).unwrap();
+    let started = std::time::Instant::now();
+    copy.restore_state(state).unwrap();
+    println!("  restore of {ids} ids over {hours}h: {:.2} s", started.elapsed().as_secs_f64());
+    assert_eq!(copy.dedup_len(), ids);
     (counted, engine.dedup_bytes() as f64 / ids as f64)
 }
 
