@@ -51,7 +51,6 @@ pub struct PluginHost {
     cache_dir: PathBuf,
     failure_threshold: u32,
     surveys: SurveySettings,
-    loads: AtomicU64,
     plugins: Mutex<BTreeMap<String, Arc<PluginScorer>>>,
 }
 
@@ -73,7 +72,6 @@ impl PluginHost {
             cache_dir,
             failure_threshold: config.failure_threshold,
             surveys: config.surveys.clone(),
-            loads: AtomicU64::new(0),
             plugins: Mutex::new(BTreeMap::new()),
         })
     }
@@ -107,10 +105,7 @@ impl PluginHost {
 
     /// Loads a private copy of `origin` (see [`PluginHost`]).
     fn load_copy(&self, origin: &Path) -> Result<Arc<PluginScorer>, PluginError> {
-        let n = self.loads.fetch_add(1, Ordering::Relaxed);
-        let stem = origin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
-        let copy = self.cache_dir.join(format!("{stem}-{n}{}", std::env::consts::DLL_SUFFIX));
-        std::fs::copy(origin, &copy).map_err(|source| PluginError::File { path: copy.clone(), source })?;
+        let copy = write_private_copy(origin, &self.cache_dir)?;
         let loaded = PluginScorer::load(&copy, origin, "", self.failure_threshold, self.surveys.clone());
         // The mapping stays valid after the file is gone.
         let _ = std::fs::remove_file(&copy);
@@ -196,5 +191,34 @@ impl PluginHost {
     /// The status of every loaded plugin, in name order.
     pub fn status(&self) -> Vec<PluginStatus> {
         self.plugins().values().map(|p| p.status()).collect()
+    }
+}
+
+/// Copies are numbered per process, not per host: several hosts in one
+/// process share the default cache directory, and a copy written over a
+/// file that another host has mapped would crash the process (a test
+/// binary running hosts in parallel did exactly that).
+static COPIES: AtomicU64 = AtomicU64::new(0);
+
+/// Copies `origin` into `cache_dir` under a name no file has there yet, and
+/// returns the copy's path. The file is created exclusively, so even a
+/// stale directory left by an earlier process with the same id never has a
+/// mapped file overwritten.
+fn write_private_copy(origin: &Path, cache_dir: &Path) -> Result<PathBuf, PluginError> {
+    let stem = origin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
+    let mut source = std::fs::File::open(origin)
+        .map_err(|source| PluginError::File { path: origin.to_owned(), source })?;
+    loop {
+        let n = COPIES.fetch_add(1, Ordering::Relaxed);
+        let copy = cache_dir.join(format!("{stem}-{n}{}", std::env::consts::DLL_SUFFIX));
+        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&copy);
+        let mut file = match file {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(source) => return Err(PluginError::File { path: copy, source }),
+        };
+        std::io::copy(&mut source, &mut file)
+            .map_err(|source| PluginError::File { path: copy.clone(), source })?;
+        return Ok(copy);
     }
 }

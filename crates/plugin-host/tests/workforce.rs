@@ -214,3 +214,26 @@ fn plugin_is_called_concurrently_from_many_threads() {
     assert_eq!(top.details[6], ("term 6".to_owned(), 140.0));
     assert_eq!(top.details.last(), Some(&("max_overcount".to_owned(), 0.0)));
 }
+
+/// Hosts in one process share the default cache directory. Each must load
+/// a copy nobody else writes to: a copy written over a library another host
+/// has mapped crashed this test binary (SIGSEGV) before copies were
+/// numbered per process and created exclusively.
+#[test]
+fn hosts_in_parallel_never_share_a_loaded_copy() {
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            scope.spawn(move || {
+                for round in 0..10 {
+                    let (_dir, host) = host_with(&["rapport_workforce"]);
+                    let engine = engine_with(host.scorers());
+                    let id = format!("t{t}-r{round}");
+                    let event = custom(&id, "interaction", &[("handle_seconds", 30.0)], &[("agent", "ana")]);
+                    assert!(ingest(&engine, &[event]).failures.is_empty());
+                    let aht = &query(&engine, "average_handle_time", &[])[0].value;
+                    assert_eq!((aht.value, aht.count), (Some(30.0), 1));
+                }
+            });
+        }
+    });
+}
