@@ -3,39 +3,12 @@
 //! so no other test allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use rapport_engine::*;
 
-/// Counts bytes live on the heap.
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use counting_alloc::live_bytes;
 
 const ACCOUNTS: usize = 100_000;
 const BASE: i64 = 1_767_225_600_000;
@@ -99,7 +72,7 @@ fn bytes_per_account_at_100_000_accounts() {
     let labels = Labels::from_pairs([("segment", "mid_market"), ("plan", "pro")]);
     let responses: Vec<Vec<Event>> = ids.iter().map(|id| surveys(id)).collect();
     let now = Timestamp(BASE + 365 * DAY);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     for (id, responses) in ids.iter().zip(&responses) {
         for (day, payload) in &history {
             let at = Timestamp(BASE + day * DAY);
@@ -108,7 +81,7 @@ fn bytes_per_account_at_100_000_accounts() {
         }
         engine.apply(&tenant, responses, now);
     }
-    let measured = (LIVE.load(Ordering::Relaxed) - before) as usize / ACCOUNTS;
+    let measured = (live_bytes() - before) as usize / ACCOUNTS;
     let estimated = engine.account_bytes() / ACCOUNTS;
     println!(
         "account state: {measured} bytes per account measured, {estimated} estimated, at {ACCOUNTS} accounts"

@@ -5,39 +5,12 @@
 //! One test in its own binary, so no other test allocates meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use rapport_engine::*;
 
-/// Counts bytes live on the heap.
-struct Counting;
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+use counting_alloc::live_bytes;
 
 const HOUR: i64 = 3_600_000;
 const START: i64 = 1_800_000_000_000;
@@ -57,7 +30,7 @@ fn event(id: String) -> Event {
 fn bytes_per_id(ids: usize, hours: i64) -> (f64, f64) {
     let engine = Engine::new(EngineConfig::default(), vec![]).unwrap();
     let tenant = TenantId::new("acme");
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let batches = ids / 1000;
     for b in 0..batches {
         let events: Vec<Event> = (0..1000).map(|i| event(format!("evt-{b}-{i}"))).collect();
@@ -65,7 +38,7 @@ fn bytes_per_id(ids: usize, hours: i64) -> (f64, f64) {
         assert!(engine.reserve_ids(&tenant, &events, arrival).iter().all(|fresh| *fresh));
     }
     assert_eq!(engine.dedup_len(), ids);
-    let counted = (LIVE.load(Ordering::Relaxed) - before) as f64 / ids as f64;
+    let counted = (live_bytes() - before) as f64 / ids as f64;
     // What a restart from a snapshot does with them: export, then restore
     // into a fresh engine (printed, for BENCHMARKS.md; not asserted).
     let state = engine.export_state();
