@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use rapport_engine::{Engine, Event, Payload, TenantId, Timestamp};
+use rapport_engine::{Engine, Event, TenantId, Timestamp};
 use tonic::Status;
 
 use crate::convert;
@@ -75,27 +75,25 @@ impl Ingestor {
         events: Vec<proto::Event>,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
-        // Decode and validate each event on its own.
-        let this = Arc::clone(&self);
-        let batch_tenant = tenant.clone();
-        let size = events.len();
-        let (accepted, rejections) = on_cpu(size, move || this.check(&batch_tenant, events, now)).await?;
-
-        // Dedup: reserve the ids (atomically per id). A snapshot waits while
-        // any batch is between here and apply (see `durability`).
+        // A snapshot waits while any batch is between here and apply (see
+        // `durability`), so dedup reservations and the log stay in step.
         let _admitted = match &self.durability {
             Some(durability) => Some(durability.admit().await),
             None => None,
         };
-        let engine = Arc::clone(&self.engine);
+        // Decode and validate each event on its own, then reserve the ids
+        // (atomically per id): one step, one hand-off to the blocking pool.
+        let this = Arc::clone(&self);
         let batch_tenant = tenant.clone();
-        let (counted, duplicates) = on_cpu(size, move || {
-            let fresh = engine.reserve_ids(&batch_tenant, &accepted, now);
+        let size = events.len();
+        let (counted, duplicates, rejections) = on_cpu(size, move || {
+            let (accepted, rejections) = this.check(&batch_tenant, events, now);
+            let fresh = this.engine.reserve_ids(&batch_tenant, &accepted, now);
             let offered = accepted.len();
             let counted: Vec<Event> =
                 accepted.into_iter().zip(fresh).filter_map(|(event, fresh)| fresh.then_some(event)).collect();
             let duplicates = offered - counted.len();
-            (counted, duplicates)
+            (counted, duplicates, rejections)
         })
         .await?;
 
@@ -140,12 +138,7 @@ impl Ingestor {
         let mut rejections = Vec::new();
         for (index, wire) in events.into_iter().enumerate() {
             let checked = convert::event(wire).and_then(|event| {
-                self.engine.validate(&event, now)?;
-                if let Payload::Account(account) = &event.payload {
-                    // Payload rules and the tenant's one currency (pinned
-                    // by its first money event, also within this batch).
-                    self.engine.validate_account(tenant, &event.account_id, account)?;
-                }
+                self.engine.validate(tenant, &event, now)?;
                 Ok(event)
             });
             match checked {

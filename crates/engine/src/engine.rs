@@ -170,10 +170,16 @@ impl Engine {
 
     // === Ingest ===
 
-    /// Checks one event: shape, time against retention and clock skew, and
-    /// its payload's rules. Nothing is recorded.
-    pub fn validate(&self, event: &Event, now: Timestamp) -> Result<(), Rejection> {
-        validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)
+    /// Checks one event for `tenant`: shape, time against retention and
+    /// clock skew, its payload's rules and, for money, the tenant's one
+    /// currency, which the tenant's first money event pins (see
+    /// [`Engine::validate_account`]). Nothing else is recorded.
+    pub fn validate(&self, tenant: &TenantId, event: &Event, now: Timestamp) -> Result<(), Rejection> {
+        validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)?;
+        match &event.payload {
+            Payload::Account(account) => self.check_currency(tenant, account),
+            Payload::SurveyResponse(_) | Payload::Custom(_) => Ok(()),
+        }
     }
 
     /// Idempotent ingest, step one: for each event in order, `true` if its
@@ -632,7 +638,7 @@ mod tests {
             .map(|(i, (team, query))| search(i, team, query))
             .collect();
         for event in &events {
-            assert_eq!(engine.validate(event, now), Ok(()));
+            assert_eq!(engine.validate(&tenant, event, now), Ok(()));
         }
         assert!(engine.apply(&tenant, &events, now).failures.is_empty());
         let mut query = Query::new("top_term_count", Window::Last(Duration::hours(1)));

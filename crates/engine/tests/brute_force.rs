@@ -106,7 +106,7 @@ proptest! {
         let tenant = TenantId::default();
         let events: Vec<Event> = samples.iter().enumerate().map(|(i, s)| to_event(i, s)).collect();
         for event in &events {
-            prop_assert!(engine.validate(event, Timestamp(NOW)).is_ok());
+            prop_assert!(engine.validate(&TenantId::default(), event, Timestamp(NOW)).is_ok());
         }
         // Apply in several batches to mix bucket creation orders.
         for chunk in events.chunks(37) {

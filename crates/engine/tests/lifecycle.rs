@@ -332,7 +332,7 @@ fn low_score_comments_wait_for_follow_up() {
         response("r8", "B", hours(13, 0), SurveyKind::Nps, None, "skipped the score"),
     ];
     for event in &responses {
-        assert_eq!(engine.validate(event, now), Ok(()));
+        assert_eq!(engine.validate(&tenant, event, now), Ok(()));
     }
     assert!(engine.apply(&tenant, &responses, now).failures.is_empty());
     assert_eq!(engine.apply_account(&tenant, "A", hours(10, 14), &addressed("r1")), Ok(())); // after 5 h

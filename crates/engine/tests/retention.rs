@@ -40,7 +40,7 @@ fn late_event_inside_retention_counts_in_its_own_bucket() {
     engine.apply(&tenant, &[nps("now", 10, NOW - HOUR)], Timestamp(NOW));
     // Arrives now, happened 20 days ago.
     let late = nps("late", 0, NOW - 20 * DAY);
-    assert!(engine.validate(&late, Timestamp(NOW)).is_ok());
+    assert!(engine.validate(&TenantId::default(), &late, Timestamp(NOW)).is_ok());
     engine.apply(&tenant, &[late], Timestamp(NOW));
     assert_eq!(nps_count(&engine, Window::Last(Duration::days(7)), NOW), 1);
     assert_eq!(nps_count(&engine, Window::Last(Duration::days(30)), NOW), 2);
@@ -55,7 +55,10 @@ fn events_before_retention_are_rejected_and_old_buckets_are_evicted() {
     let engine = engine(config);
     let tenant = TenantId::default();
     let too_old = nps("old", 9, NOW - 11 * DAY);
-    assert_eq!(engine.validate(&too_old, Timestamp(NOW)).unwrap_err().reason, RejectionReason::TooOld);
+    assert_eq!(
+        engine.validate(&TenantId::default(), &too_old, Timestamp(NOW)).unwrap_err().reason,
+        RejectionReason::TooOld
+    );
 
     engine.apply(&tenant, &[nps("a", 9, NOW - 9 * DAY), nps("b", 9, NOW - DAY)], Timestamp(NOW));
     let everything = Window::Range(TimeRange { start: Timestamp(NOW - 30 * DAY), end: Timestamp(NOW + DAY) });

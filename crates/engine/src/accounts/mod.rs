@@ -94,7 +94,8 @@ impl AccountsState {
 }
 
 impl Engine {
-    /// Checks an account event for `tenant`: the payload's own rules (see
+    /// Checks a bare account payload for `tenant`, as [`Engine::validate`]
+    /// does for an account event: the payload's own rules (see
     /// `validate_account`) and, for money, the tenant's currency. The first
     /// money event a tenant ever validates pins that currency, atomically,
     /// so a later event in another currency is refused here, whether it
@@ -145,7 +146,11 @@ impl Engine {
 
     /// Pins `tenant`'s currency on its first money event and refuses any
     /// other currency after that.
-    fn check_currency(&self, tenant: &TenantId, payload: &AccountPayload) -> Result<(), Rejection> {
+    pub(crate) fn check_currency(
+        &self,
+        tenant: &TenantId,
+        payload: &AccountPayload,
+    ) -> Result<(), Rejection> {
         let Some(code) = payload.currency() else { return Ok(()) };
         let currency = Currency::parse(code).ok_or_else(|| bad_currency(code))?;
         let pinned = *self.accounts.currencies.entry(tenant.clone()).or_insert(currency);

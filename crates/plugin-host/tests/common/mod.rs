@@ -45,7 +45,7 @@ pub fn engine_with(plugins: Vec<Arc<dyn Scorer>>) -> Engine {
 /// rejection.
 pub fn ingest(engine: &Engine, events: &[Event]) -> rapport_engine::ApplyReport {
     for event in events {
-        if let Err(rejection) = engine.validate(event, NOW) {
+        if let Err(rejection) = engine.validate(&TenantId::default(), event, NOW) {
             panic!("{} rejected: {}", event.id, rejection.message);
         }
     }
