@@ -7,8 +7,6 @@ use super::events::{EventMix, TimeRange, now_ms};
 use super::load::{self, Outcome, Plan, Timing};
 use super::report::{self, Comparison};
 use super::targets::{self, Binaries, Target};
-use crate::proto;
-use crate::proto::metrics_service_client::MetricsServiceClient;
 
 /// Flags of `rapport bench ingest`.
 #[derive(Debug, clap::Args)]
@@ -212,21 +210,7 @@ fn print(report: &IngestReport, json: bool, durable: bool) -> anyhow::Result<()>
 /// The `survey_responses` count over the last two hours (all of a run's
 /// events lie in the last hour).
 async fn surveys_counted(url: &str) -> anyhow::Result<u64> {
-    let mut client = MetricsServiceClient::new(crate::cli::connect(url).await?);
-    let response = client
-        .query(proto::QueryRequest {
-            metric: "survey_responses".into(),
-            window: Some(proto::Window {
-                kind: Some(proto::window::Kind::Last(pbjson_types::Duration { seconds: 7200, nanos: 0 })),
-            }),
-            filters: vec![],
-            group_by: vec![],
-            step: None,
-            parameters: Default::default(),
-        })
-        .await?
-        .into_inner();
-    Ok(response.groups.iter().filter_map(|g| g.value.as_ref()).map(|v| v.count).sum())
+    super::survey_responses_in_last(crate::cli::connect(url).await?, 7200).await
 }
 
 /// Mean encoded size of the plan's events, over a sample batch.

@@ -354,24 +354,7 @@ async fn ingest(
     prefix: &str,
     progress: &Progress,
 ) -> anyhow::Result<f64> {
-    let mut metrics = MetricsServiceClient::new(channel.clone());
-    let base = metrics
-        .query(proto::QueryRequest {
-            metric: "survey_responses".into(),
-            window: Some(proto::Window {
-                kind: Some(proto::window::Kind::Last(pbjson_types::Duration { seconds: 86_400, nanos: 0 })),
-            }),
-            filters: vec![],
-            group_by: vec![],
-            step: None,
-            parameters: Default::default(),
-        })
-        .await?
-        .into_inner()
-        .groups
-        .first()
-        .and_then(|g| g.value.as_ref())
-        .map_or(0, |v| v.count);
+    let base = super::survey_responses_in_last(channel.clone(), 86_400).await?;
     let (tx, rx) = mpsc::channel::<proto::IngestRequest>(4);
     let mut client = IngestServiceClient::new(channel.clone());
     let mut acks = client.ingest(ReceiverStream::new(rx)).await?.into_inner();
