@@ -7,7 +7,11 @@
 //! with every message mapped to the types above except `SubscribeResponse`,
 //! which maps to `crate::subscribe::SharedResponse`: a subscription update
 //! is then encoded once per feed and its bytes shared by every subscriber.
-//! Clients keep the ordinary generated types.
+//! `IngestService`'s server is generated there too, with `IngestRequest` and
+//! `RecordRequest` mapped to `crate::ingest::wire::{IngestBatch,
+//! RecordBatch}`: the daemon decodes an event's labels into a vector of
+//! pairs, not a `HashMap` per event. Clients, and the transport ceiling of
+//! `rapport bench`, keep the ordinary generated types.
 
 use std::{env, fs, path::PathBuf};
 
@@ -25,8 +29,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = out_dir.join("rapport_descriptor.bin");
     fs::write(&descriptor_path, descriptors.encode_to_vec())?;
 
-    let mut metrics_only = descriptors.clone();
-    metrics_only.file.retain(|file| file.name() == "rapport/v1/metrics.proto");
+    let mut served = descriptors.clone();
+    served.file.retain(|file| matches!(file.name(), "rapport/v1/metrics.proto" | "rapport/v1/ingest.proto"));
     tonic_prost_build::configure()
         .compile_well_known_types(true)
         .extern_path(".google.protobuf", "::pbjson_types")
@@ -41,7 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.protobuf", "::pbjson_types")
         .extern_path(".rapport.v1", "crate::proto")
         .extern_path(".rapport.v1.SubscribeResponse", "crate::subscribe::SharedResponse")
-        .compile_fds(metrics_only)?;
+        .extern_path(".rapport.v1.IngestRequest", "crate::ingest::wire::IngestBatch")
+        .extern_path(".rapport.v1.RecordRequest", "crate::ingest::wire::RecordBatch")
+        .compile_fds(served)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&fs::read(&descriptor_path)?)?

@@ -5,6 +5,7 @@ use rapport_engine as engine;
 use rapport_engine::{AccountPayload, Labels, Rejection, RejectionReason, Timestamp};
 use tonic::Status;
 
+use crate::ingest::wire::WireEvent;
 use crate::proto;
 
 mod lifecycle;
@@ -14,7 +15,19 @@ pub use lifecycle::{account_query_response, lifecycle_descriptors};
 // === Events in ===
 
 /// The engine event for a wire event, or why it cannot be one.
-pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
+pub fn event(mut wire: proto::Event) -> Result<engine::Event, Rejection> {
+    let labels = Labels::from_pairs(std::mem::take(&mut wire.labels));
+    event_with(wire, labels)
+}
+
+/// The engine event for an event as the server decodes it: its strings
+/// and its label vector move into the engine event, sorted in place.
+pub fn wire_event(wire: WireEvent) -> Result<engine::Event, Rejection> {
+    event_with(wire.event, Labels::from_pairs(wire.labels))
+}
+
+/// `wire`'s fields but its labels, which are `labels`.
+fn event_with(wire: proto::Event, labels: Labels) -> Result<engine::Event, Rejection> {
     let time = wire.time.ok_or_else(|| reject(RejectionReason::MissingTime, "event has no time"))?;
     let time =
         timestamp(&time).ok_or_else(|| reject(RejectionReason::MissingTime, "event time is out of range"))?;
@@ -47,13 +60,7 @@ pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
             ));
         }
     };
-    Ok(engine::Event {
-        id: wire.id,
-        account_id: wire.account_id,
-        time,
-        labels: Labels::from_pairs(wire.labels),
-        payload,
-    })
+    Ok(engine::Event { id: wire.id, account_id: wire.account_id, time, labels, payload })
 }
 
 fn survey_response(wire: proto::SurveyResponse) -> engine::SurveyResponse {

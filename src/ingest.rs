@@ -9,16 +9,22 @@
 //! an `Ok` answer means durable under the fsync policy. A batch whose log
 //! append fails releases its dedup reservations and fails as a whole
 //! (`RESOURCE_EXHAUSTED` on a full disk, else `UNAVAILABLE`).
+//!
+//! `wire.rs`: the requests as the server decodes them (labels as pairs,
+//! no map per event).
+
+pub mod wire;
 
 use std::sync::Arc;
 
-use rapport_engine::{Engine, Event, TenantId, Timestamp};
+use rapport_engine::{ApplyReport, Engine, Event, TenantId, Timestamp};
 use tonic::Status;
 
 use crate::convert;
 use crate::durability::Durability;
 use crate::proto;
 use crate::status;
+use wire::WireEvent;
 
 /// Runs batches of wire events through the engine (and the log, when
 /// durable).
@@ -47,12 +53,14 @@ impl Ingestor {
     /// (same tenant and id inside the dedup window) is acknowledged but not
     /// counted; the rest are logged and counted.
     ///
-    /// The work runs in its own task, so a client that hangs up mid-batch
-    /// cannot leave it half done (reserved and logged but never applied).
+    /// A client that hangs up mid-batch cannot leave it half done (reserved
+    /// and logged but never applied): in memory the batch is one step with
+    /// no wait inside (on the blocking pool, which finishes it regardless),
+    /// and a durable batch runs in its own task.
     pub async fn process(
         self: &Arc<Self>,
         tenant: &TenantId,
-        events: Vec<proto::Event>,
+        events: Vec<WireEvent>,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
         if events.len() > self.max_batch_events {
@@ -64,15 +72,29 @@ impl Ingestor {
         }
         let this = Arc::clone(self);
         let tenant = tenant.clone();
+        if self.durability.is_none() {
+            let size = events.len();
+            return on_cpu(size, move || this.run_in_memory(&tenant, events, now)).await;
+        }
         tokio::spawn(async move { this.run(tenant, events, now).await })
             .await
             .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
     }
 
+    /// The whole batch in one step: check, reserve, apply. With nothing to
+    /// wait for in between, one hand-off to the blocking pool does for all.
+    fn run_in_memory(&self, tenant: &TenantId, events: Vec<WireEvent>, now: Timestamp) -> proto::BatchResult {
+        let (counted, duplicates, rejections) = self.check_and_reserve(tenant, events, now);
+        let report = self.engine.apply(tenant, &counted, now);
+        log_failures(report);
+        batch_result(counted.len(), duplicates, rejections)
+    }
+
+    /// A durable batch: check and reserve, log (awaiting the ack), apply.
     async fn run(
         self: Arc<Self>,
         tenant: TenantId,
-        events: Vec<proto::Event>,
+        events: Vec<WireEvent>,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
         // A snapshot waits while any batch is between here and apply (see
@@ -86,16 +108,8 @@ impl Ingestor {
         let this = Arc::clone(&self);
         let batch_tenant = tenant.clone();
         let size = events.len();
-        let (counted, duplicates, rejections) = on_cpu(size, move || {
-            let (accepted, rejections) = this.check(&batch_tenant, events, now);
-            let fresh = this.engine.reserve_ids(&batch_tenant, &accepted, now);
-            let offered = accepted.len();
-            let counted: Vec<Event> =
-                accepted.into_iter().zip(fresh).filter_map(|(event, fresh)| fresh.then_some(event)).collect();
-            let duplicates = offered - counted.len();
-            (counted, duplicates, rejections)
-        })
-        .await?;
+        let (counted, duplicates, rejections) =
+            on_cpu(size, move || this.check_and_reserve(&batch_tenant, events, now)).await?;
 
         // Log: durable before the aggregates change.
         if let Some(durability) = &self.durability
@@ -111,19 +125,26 @@ impl Ingestor {
         let engine = Arc::clone(&self.engine);
         let (report, counted) =
             on_cpu(size, move || (engine.apply(&tenant, &counted, now), counted.len())).await?;
-        for failure in report.failures {
-            tracing::warn!(
-                scorer = %failure.scorer,
-                events = failure.events,
-                error = %failure.last_error,
-                "scorer failed on events; they were still counted by the other scorers"
-            );
-        }
-        Ok(proto::BatchResult {
-            accepted: u32::try_from(counted).unwrap_or(u32::MAX),
-            duplicates: u32::try_from(duplicates).unwrap_or(u32::MAX),
-            rejections,
-        })
+        log_failures(report);
+        Ok(batch_result(counted, duplicates, rejections))
+    }
+
+    /// Checks each event, then reserves the valid ones' ids (atomically per
+    /// id): the events to count, the number of duplicates and the
+    /// rejections.
+    fn check_and_reserve(
+        &self,
+        tenant: &TenantId,
+        events: Vec<WireEvent>,
+        now: Timestamp,
+    ) -> (Vec<Event>, usize, Vec<proto::Rejection>) {
+        let (mut accepted, rejections) = self.check(tenant, events, now);
+        let fresh = self.engine.reserve_ids(tenant, &accepted, now);
+        let offered = accepted.len();
+        let mut fresh = fresh.into_iter();
+        accepted.retain(|_| fresh.next().unwrap_or(false));
+        let duplicates = offered - accepted.len();
+        (accepted, duplicates, rejections)
     }
 
     /// Converts and validates each event of a batch on its own: the valid
@@ -131,13 +152,13 @@ impl Ingestor {
     fn check(
         &self,
         tenant: &TenantId,
-        events: Vec<proto::Event>,
+        events: Vec<WireEvent>,
         now: Timestamp,
     ) -> (Vec<Event>, Vec<proto::Rejection>) {
         let mut accepted = Vec::with_capacity(events.len());
         let mut rejections = Vec::new();
         for (index, wire) in events.into_iter().enumerate() {
-            let checked = convert::event(wire).and_then(|event| {
+            let checked = convert::wire_event(wire).and_then(|event| {
                 self.engine.validate(tenant, &event, now)?;
                 Ok(event)
             });
@@ -147,6 +168,26 @@ impl Ingestor {
             }
         }
         (accepted, rejections)
+    }
+}
+
+/// Logs the scorers that failed on some of a batch's events.
+fn log_failures(report: ApplyReport) {
+    for failure in report.failures {
+        tracing::warn!(
+            scorer = %failure.scorer,
+            events = failure.events,
+            error = %failure.last_error,
+            "scorer failed on events; they were still counted by the other scorers"
+        );
+    }
+}
+
+fn batch_result(counted: usize, duplicates: usize, rejections: Vec<proto::Rejection>) -> proto::BatchResult {
+    proto::BatchResult {
+        accepted: u32::try_from(counted).unwrap_or(u32::MAX),
+        duplicates: u32::try_from(duplicates).unwrap_or(u32::MAX),
+        rejections,
     }
 }
 
@@ -178,8 +219,8 @@ mod tests {
     use rapport_store::{FaultInjector, StoreOptions};
     use tonic::Code;
 
-    fn nps(id: &str, time: Timestamp) -> proto::Event {
-        proto::Event {
+    fn nps(id: &str, time: Timestamp) -> WireEvent {
+        WireEvent::from(proto::Event {
             id: id.to_owned(),
             account_id: "acct".to_owned(),
             time: Some(convert::to_timestamp(time)),
@@ -190,7 +231,7 @@ mod tests {
                 scale: None,
                 comment: String::new(),
             })),
-        }
+        })
     }
 
     async fn open(dir: &std::path::Path) -> anyhow::Result<(Arc<Engine>, Arc<Durability>, Arc<Ingestor>)> {

@@ -31,10 +31,13 @@ pub mod proto {
     tonic::include_proto!("rapport.v1");
     include!(concat!(env!("OUT_DIR"), "/rapport.v1.serde.rs"));
 
-    /// The `MetricsService` server the daemon runs: generated a second time
-    /// with `SubscribeResponse` as [`crate::subscribe::SharedResponse`], so
-    /// a subscription update is encoded once for all its subscribers (see
-    /// `build.rs`). Clients use [`metrics_service_client`] as usual.
+    /// The `MetricsService` and `IngestService` servers the daemon runs:
+    /// generated a second time with `SubscribeResponse` as
+    /// [`crate::subscribe::SharedResponse`], so a subscription update is
+    /// encoded once for all its subscribers, and `IngestRequest` and
+    /// `RecordRequest` as [`crate::ingest::wire`]'s batches, so events are
+    /// decoded without a label map each (see `build.rs`). Clients use
+    /// [`metrics_service_client`] and [`ingest_service_client`] as usual.
     pub mod shared {
         include!(concat!(env!("OUT_DIR"), "/shared/rapport.v1.rs"));
     }

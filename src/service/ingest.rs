@@ -1,4 +1,5 @@
-//! `rapport.v1.IngestService`.
+//! `rapport.v1.IngestService`, on the server's own request types
+//! (`ingest::wire`).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,8 +12,9 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::tenant_of;
 use crate::clock::Clock;
 use crate::ingest::Ingestor;
+use crate::ingest::wire::{IngestBatch, RecordBatch};
 use crate::proto;
-use crate::proto::ingest_service_server::IngestService;
+use crate::proto::shared::ingest_service_server::IngestService;
 use crate::subscribe::ChangeSignal;
 
 /// Acks buffered per stream before the server waits for the client to read.
@@ -47,7 +49,7 @@ impl IngestService for IngestApi {
 
     async fn ingest(
         &self,
-        request: Request<Streaming<proto::IngestRequest>>,
+        request: Request<Streaming<IngestBatch>>,
     ) -> Result<Response<Self::IngestStream>, Status> {
         let tenant = tenant_of(&request)?;
         let batches = request.into_inner();
@@ -84,10 +86,7 @@ impl IngestService for IngestApi {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn record(
-        &self,
-        request: Request<proto::RecordRequest>,
-    ) -> Result<Response<proto::RecordResponse>, Status> {
+    async fn record(&self, request: Request<RecordBatch>) -> Result<Response<proto::RecordResponse>, Status> {
         let tenant = tenant_of(&request)?;
         let result = self.ingestor.process(&tenant, request.into_inner().events, self.clock.now()).await?;
         self.changes.notify();
