@@ -2,7 +2,7 @@
 """The recomputation baseline of `rapport bench query`.
 
 Loads the NPS responses `rapport bench query` exported (CSV files of
-`time_ms,segment,score`) into a DuckDB table, then computes the same
+`time_ms,segment,region,plan,score`) into a DuckDB table, then computes the same
 windowed, grouped NPS rapport answers: percent promoters (9, 10) minus
 percent detractors (0..6) over [start, end), per group. The load is timed
 apart; the query runs once to warm up, then --runs times, and the median is
@@ -20,7 +20,13 @@ import time
 import duckdb
 
 # The columns the bench exports, in order. Only `segment` can be grouped by.
-COLUMNS = {"time_ms": "BIGINT", "segment": "VARCHAR", "score": "INTEGER"}
+COLUMNS = {
+    "time_ms": "BIGINT",
+    "segment": "VARCHAR",
+    "region": "VARCHAR",
+    "plan": "VARCHAR",
+    "score": "INTEGER",
+}
 
 
 def main():

@@ -76,6 +76,9 @@ fn query_answer_matches_duckdb_when_available() {
         Some(duckdb) => {
             assert_eq!(duckdb["rows"], 3000, "DuckDB loaded what rapport was sent");
             assert_eq!(report["answers_agree"], true, "{report}");
+            // The in-process engine, loaded from the same export, agrees too.
+            assert_eq!(report["in_process_agrees"], true, "{report}");
+            assert!(report["in_process_us_median"].as_f64().is_some_and(|us| us > 0.0), "{report}");
         }
         None => eprintln!("python3 cannot import duckdb: DuckDB comparison not checked"),
     }

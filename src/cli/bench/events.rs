@@ -76,6 +76,10 @@ pub struct SurveyRow {
     pub time_ms: i64,
     /// Index into [`SEGMENTS`].
     pub segment: usize,
+    /// The `region` label.
+    pub region: &'static str,
+    /// The `plan` label's number (`p{plan}`).
+    pub plan: u32,
     /// The 0..10 score.
     pub score: i32,
 }
@@ -121,7 +125,7 @@ impl EventGen {
         let mut row = None;
         let payload = if pick < self.mix.survey_pct {
             let score = self.rng.random_range(0..=10);
-            row = Some(SurveyRow { time_ms, segment, score });
+            row = Some(SurveyRow { time_ms, segment, region, plan, score });
             Payload::SurveyResponse(proto::SurveyResponse {
                 kind: proto::SurveyKind::Nps.into(),
                 score: Some(score),

@@ -51,7 +51,7 @@ pub struct Plan {
     pub times: TimeRange,
     /// Id prefix, unique per run (e.g. "r1"); connections append theirs.
     pub prefix: String,
-    /// Writes every NPS response as CSV (`time_ms,segment,score`), one file
+    /// Writes every NPS response as CSV (`time_ms,segment,region,plan,score`), one file
     /// per connection, into this directory (for the DuckDB baseline).
     pub export: Option<PathBuf>,
 }
@@ -360,7 +360,7 @@ impl Export {
             Some(out) => out,
             None => self.out.insert(std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?)),
         };
-        writeln!(out, "{},{},{}", row.time_ms, SEGMENTS[row.segment], row.score)
+        writeln!(out, "{},{},{},p{},{}", row.time_ms, SEGMENTS[row.segment], row.region, row.plan, row.score)
     }
 
     fn finish(self) -> anyhow::Result<()> {

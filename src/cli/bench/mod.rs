@@ -8,6 +8,7 @@
 mod ceiling;
 mod duckdb;
 mod events;
+mod in_process;
 mod ingest;
 mod load;
 mod memory;

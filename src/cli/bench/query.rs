@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::duckdb::{self, DuckDbAnswer};
 use super::events::{EventMix, TimeRange, now_ms};
+use super::in_process;
 use super::load::{self, Plan, Until};
 use super::report::{self, Latency, Run};
 use super::targets::{self, Binaries, Target};
@@ -112,10 +113,19 @@ struct QueryReport {
     ratio_to_ceiling: f64,
     rapport_answer: Vec<GroupValue>,
     duckdb: Option<DuckDbAnswer>,
-    /// `duckdb.query_ms_median / rapport_p50_ms` (target: at least 300).
+    /// `duckdb.query_ms_median / rapport_p50_ms`: over gRPC against
+    /// DuckDB in its own process (target: at least 300).
     duckdb_over_rapport: Option<f64>,
     /// Same groups, same counts, NPS equal to 1e-9.
     answers_agree: Option<bool>,
+    /// The same question asked of an engine in this process, loaded with
+    /// the same events (with DuckDB only: it reads the same export).
+    in_process_us_median: Option<f64>,
+    /// `duckdb.query_ms_median / in_process_us_median`, computation
+    /// against computation, neither with a transport.
+    duckdb_over_in_process: Option<f64>,
+    /// The in-process answer agrees with DuckDB's too.
+    in_process_agrees: Option<bool>,
 }
 
 /// One group of rapport's answer.
@@ -197,6 +207,25 @@ pub async fn run(binaries: &Binaries, args: QueryArgs, json: bool) -> anyhow::Re
         None => None,
     };
 
+    let in_process = match (&export, &duckdb) {
+        (Some(dir), Some(_)) => {
+            if !json {
+                eprintln!(
+                    "in process: loading the same events into an engine here, timing the same query ..."
+                );
+            }
+            let query =
+                crate::convert::query(request.clone()).map_err(|status| anyhow::anyhow!("{status}"))?;
+            Some(in_process::measure(dir.path(), query, (window_start_ms, window_end_ms), warmup, measure)?)
+        }
+        _ => None,
+    };
+    let in_process_us_median = in_process.as_ref().map(|p| p.query_us_median);
+    let in_process_agrees = in_process.as_ref().zip(duckdb.as_ref()).map(|(p, d)| {
+        window_of(&p.answer).ok() == Some((window_start_ms, window_end_ms))
+            && agree(&group_values(&p.answer, args.question.group_label()), d)
+    });
+
     let rapport_p50_ms = report::median(rapport_runs.iter().map(|r| r.latency.p50_ms));
     let ceiling_p50_ms = report::median(ceiling_runs.iter().map(|r| r.latency.p50_ms));
     let report = QueryReport {
@@ -214,6 +243,12 @@ pub async fn run(binaries: &Binaries, args: QueryArgs, json: bool) -> anyhow::Re
         ratio_to_ceiling: report::ratio(rapport_p50_ms, ceiling_p50_ms),
         duckdb_over_rapport: duckdb.as_ref().map(|d| report::ratio(d.query_ms_median, rapport_p50_ms)),
         answers_agree: duckdb.as_ref().map(|d| agree(&groups, d)),
+        duckdb_over_in_process: duckdb
+            .as_ref()
+            .zip(in_process_us_median)
+            .map(|(d, us)| report::ratio(d.query_ms_median * 1000.0, us)),
+        in_process_us_median,
+        in_process_agrees,
         rapport_answer: groups,
         duckdb,
     };
@@ -338,6 +373,14 @@ fn print(report: &QueryReport) -> anyhow::Result<()> {
                 if report.answers_agree == Some(true) { "yes" } else { "NO" },
                 report.duckdb_over_rapport.unwrap_or(0.0)
             );
+            if let Some(us) = report.in_process_us_median {
+                println!(
+                    "in process (no transport on either side): rapport's engine {:.1} µs median, answer agrees: {}; DuckDB / engine: {:.0}x (target: at least 300x)",
+                    us,
+                    if report.in_process_agrees == Some(true) { "yes" } else { "NO" },
+                    report.duckdb_over_in_process.unwrap_or(0.0)
+                );
+            }
         }
         None => {
             for r in &report.rapport_answer {
