@@ -19,8 +19,8 @@ use std::time::Duration as StdDuration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rapport_engine::{
-    Duration, Engine, EngineConfig, Event, Labels, Payload, Query, Scale, SurveyKind, SurveyResponse,
-    TenantId, Timestamp, Window, scorers,
+    AccountPayload, CustomEvent, Duration, Engine, EngineConfig, Event, Labels, Payload, Query, Scale,
+    SurveyKind, SurveyResponse, TenantId, Timestamp, Window, scorers,
 };
 
 /// A fixed clock, so every run sees the same buckets.
@@ -97,6 +97,37 @@ fn mixed_surveys(rng: &mut Rng, count: usize, span: Duration) -> Vec<Event> {
         .collect()
 }
 
+/// The load generator's default mix (`rapport bench ingest`): of 1000
+/// events, about 80% NPS responses from named accounts, 10% account
+/// activations and 10% `page_view` custom events, each with `segment`,
+/// `region` and `plan` labels, accounts `acct-{n % 1000}` as it numbers
+/// them.
+fn ingest_mix(rng: &mut Rng, first: usize, count: usize) -> Vec<Event> {
+    (first..first + count)
+        .map(|n| {
+            let time = Timestamp(NOW.millis() - 1 - rng.below(Duration::hours(1).millis() as u64) as i64);
+            let labels = Labels::from_pairs([
+                ("segment", SEGMENTS[rng.below(3) as usize]),
+                ("region", REGIONS[rng.below(2) as usize]),
+                ("plan", PLANS[rng.below(4) as usize]),
+            ]);
+            let pick = rng.below(100);
+            let mut event = survey(format!("x{n}"), time, labels, SurveyKind::Nps, rng.below(11) as i32);
+            event.account_id = format!("acct-{}", n % 1000);
+            if pick >= 90 {
+                event.payload = Payload::Custom(CustomEvent {
+                    type_name: "page_view".into(),
+                    values: vec![("ms".into(), (1 + rng.below(5000)) as f64)],
+                    attributes: vec![],
+                });
+            } else if pick >= 80 {
+                event.payload = Payload::Account(AccountPayload::Activated);
+            }
+            event
+        })
+        .collect()
+}
+
 /// NPS responses, `total` of them evenly over the `span` before `NOW`,
 /// applied in batches of 1000 so the events themselves are never all held.
 fn ingest_nps(
@@ -136,7 +167,8 @@ fn run_query(engine: &Engine, query: &Query) -> usize {
 
 /// `Engine::apply` of one batch of 1000 mixed survey responses, each seen by
 /// its survey scorer and the response count, into series that exist
-/// (steady state: the buckets are warm).
+/// (steady state: the buckets are warm); and of one batch of the load
+/// generator's mix, whose responses also reach their accounts' records.
 fn apply(c: &mut Criterion) {
     let tenant = TenantId::default();
     let state = OnceCell::new();
@@ -150,6 +182,17 @@ fn apply(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1000));
     group.bench_function("survey_batch_1000", |b| {
         let (engine, events) = state.get_or_init(setup);
+        b.iter(|| engine.apply(&tenant, black_box(events), NOW))
+    });
+    let mix = OnceCell::new();
+    let setup = || {
+        let engine = engine();
+        let events = ingest_mix(&mut Rng(19), 0, 1000);
+        engine.apply(&tenant, &events, NOW);
+        (engine, events)
+    };
+    group.bench_function("ingest_mix_1000", |b| {
+        let (engine, events) = mix.get_or_init(setup);
         b.iter(|| engine.apply(&tenant, black_box(events), NOW))
     });
     group.finish();

@@ -3,8 +3,9 @@
 //!
 //! State is a sharded map from (tenant, scorer) to a scope, and in each scope
 //! a sharded map from series labels to time-bucketed accumulators. Ingest
-//! locks one shard of one scope per event; a query locks one shard at a time
-//! while it merges, so neither waits on the other for long.
+//! (`apply.rs`) locks one shard of one scope per series a batch touches; a
+//! query locks one shard at a time while it merges, so neither waits on the
+//! other for long.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,12 +16,12 @@ use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::AccountBook;
-use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ObservedValue};
+use crate::accumulator::{Accumulator, AccumulatorKind, AccumulatorView};
 use crate::dedup::DedupIndex;
 use crate::event::{Event, Labels, Payload, TenantId};
 use crate::query::{GroupResult, Point, Query, QueryError, QueryResult, Window};
 use crate::registry::{Registry, RegistryError};
-use crate::scorer::{MetricSpec, MetricValue, Observations, Scorer, ScorerError};
+use crate::scorer::{MetricSpec, MetricValue, Scorer};
 use crate::series::Series;
 use crate::time::{Duration, TimeRange, Timestamp};
 use crate::validate::{EventLimits, Rejection, SurveySettings, validate};
@@ -122,7 +123,7 @@ pub struct MetricInfo {
 /// The metric engine. Cheap to share: wrap it in an `Arc`.
 pub struct Engine {
     config: EngineConfig,
-    registry: ArcSwap<Registry>,
+    pub(crate) registry: ArcSwap<Registry>,
     pub(crate) scopes: DashMap<ScopeKey, Arc<Scope>, Hasher>,
     /// Event ids seen inside the dedup window (see `dedup.rs`).
     pub(crate) dedup: DedupIndex,
@@ -211,82 +212,8 @@ impl Engine {
     /// The longest dedup window (about 3.4 years); longer ones are capped.
     pub const MAX_DEDUP_WINDOW: Duration = DedupIndex::MAX_WINDOW;
 
-    /// Applies validated events of one tenant to every scorer that consumes
-    /// them. A scorer failing on an event is reported, not fatal: the other
-    /// scorers still see it. A low-score survey comment also opens a
-    /// follow-up item in its account's record (`accounts/feedback.rs`).
-    pub fn apply(&self, tenant: &TenantId, events: &[Event], now: Timestamp) -> ApplyReport {
-        let registry = self.registry.load();
-        let fine_floor = window::fine_floor(now, self.config.fine_retention);
-        let mut scopes: Vec<Option<Arc<Scope>>> = vec![None; registry.scorers.len()];
-        let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
-        let mut observations = Observations::new();
-        let mut key = SeriesKey::default();
-        let mut account_refusals: (u64, String) = (0, String::new());
-        for event in events {
-            // Account events go to the account's record, not to scorers.
-            if let Payload::Account(account) = &event.payload {
-                // Refused only when its currency raced the tenant's first
-                // money event past validation; reported like a scorer
-                // failure, under the name `accounts`.
-                if let Err(rejection) =
-                    self.apply_account_event(tenant, &event.account_id, event.time, &event.labels, account)
-                {
-                    account_refusals.0 += 1;
-                    account_refusals.1 = rejection.message;
-                }
-                continue;
-            }
-            self.note_survey(tenant, event);
-            for &index in registry.consumers(event.event_type()) {
-                let scorer = &registry.scorers[index];
-                observations.clear();
-                let outcome = scorer
-                    .observe(event, &mut observations)
-                    .and_then(|()| check_layout(&scorer.spec().accumulators, &observations));
-                if let Err(error) = outcome {
-                    let entry = failures.entry(index).or_default();
-                    entry.0 += 1;
-                    entry.1 = error.to_string();
-                    continue;
-                }
-                if observations.is_empty() {
-                    continue;
-                }
-                let scope = scopes[index].get_or_insert_with(|| self.scope(tenant, scorer.as_ref()));
-                let labels = key.of(event, &scorer.spec().dimensions);
-                // Look up by reference; the key is copied only for a new series.
-                let apply =
-                    |series: &mut Series| series.apply(event.time, fine_floor, &scope.layout, &observations);
-                match scope.series.get_mut(labels) {
-                    Some(mut series) => apply(&mut series),
-                    None => apply(&mut scope.series.entry(labels.clone()).or_default()),
-                }
-            }
-        }
-        for scope in scopes.iter().flatten() {
-            scope.generation.fetch_add(1, Ordering::Release);
-        }
-        let mut failures: Vec<ScorerFailure> = failures
-            .into_iter()
-            .map(|(index, (events, last_error))| ScorerFailure {
-                scorer: registry.scorers[index].spec().name.clone(),
-                events,
-                last_error,
-            })
-            .collect();
-        if account_refusals.0 > 0 {
-            failures.push(ScorerFailure {
-                scorer: "accounts".to_owned(),
-                events: account_refusals.0,
-                last_error: account_refusals.1,
-            });
-        }
-        failures.sort_by(|a, b| a.scorer.cmp(&b.scorer));
-        ApplyReport { failures }
-    }
-
-    fn scope(&self, tenant: &TenantId, scorer: &dyn Scorer) -> Arc<Scope> {
+    /// The scope of `scorer` for `tenant`, created on first use.
+    pub(crate) fn scope(&self, tenant: &TenantId, scorer: &dyn Scorer) -> Arc<Scope> {
         let spec = scorer.spec();
         let key = ScopeKey { tenant: tenant.clone(), scorer: Arc::from(spec.name.as_str()) };
         let fresh = || {
@@ -510,58 +437,12 @@ fn requested_range(window: Window, now: Timestamp) -> Result<TimeRange, QueryErr
     }
 }
 
-/// Builds the series an event's observations go to, without allocating on
-/// the ingest path: the event's own labels when the scorer adds no
-/// dimensions, else a reused buffer.
-#[derive(Default)]
-struct SeriesKey {
-    labels: Labels,
-    spare: Vec<(String, String)>,
-}
-
-impl SeriesKey {
-    /// The event's labels plus the payload dimensions the scorer asked for
-    /// (which win over a label of the same key).
-    fn of<'a>(&'a mut self, event: &'a Event, dimensions: &[String]) -> &'a Labels {
-        if dimensions.is_empty() {
-            return &event.labels;
-        }
-        let extra = dimensions
-            .iter()
-            .filter_map(|key| event.payload.dimension(key).map(|value| (key.as_str(), value)));
-        self.labels.assign_with(&event.labels, extra, &mut self.spare);
-        &self.labels
-    }
-}
-
-/// Refuses observations on slots a scorer did not declare, or of the wrong
-/// kind, before anything is applied.
-fn check_layout(layout: &[AccumulatorKind], observations: &Observations) -> Result<(), ScorerError> {
-    for (slot, value) in observations.iter() {
-        let fits = match (layout.get(*slot), value) {
-            (Some(AccumulatorKind::Count), ObservedValue::Count) => true,
-            (
-                Some(AccumulatorKind::Moments | AccumulatorKind::Min | AccumulatorKind::Max),
-                ObservedValue::Value(v),
-            ) => v.is_finite(),
-            (Some(AccumulatorKind::TopK { .. }), ObservedValue::Item(_)) => true,
-            _ => false,
-        };
-        if !fits {
-            return Err(ScorerError::Failed(format!(
-                "observation {value:?} does not fit slot {slot} of {layout:?}"
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::accumulator::AccumulatorView;
     use crate::event::CustomEvent;
-    use crate::scorer::{MetricSpec, ScorerSpec};
+    use crate::scorer::{MetricSpec, Observations, ScorerError, ScorerSpec};
 
     /// Counts `search` custom events per team and keeps the top terms.
     struct SearchTerms {
@@ -648,22 +529,6 @@ mod tests {
             result.groups.iter().map(|g| (g.labels.get("team"), g.value.value, g.value.count)).collect();
         assert_eq!(values, vec![(Some("eu"), Some(2.0), 3), (Some("us"), Some(1.0), 1)]);
         assert_eq!(result.groups[0].value.details[0].0, "refund");
-    }
-
-    #[test]
-    fn item_on_a_count_slot_is_refused() {
-        let mut observations = Observations::new();
-        observations.item(0, "x");
-        let layout = [AccumulatorKind::Count];
-        assert!(check_layout(&layout, &observations).is_err());
-        observations.clear();
-        observations.item(0, "x");
-        assert!(check_layout(&[AccumulatorKind::TopK { capacity: 2 }], &observations).is_ok());
-        assert!(
-            observations
-                .iter()
-                .all(|(_, v)| matches!(v, ObservedValue::Item(r) if observations.item_text(*r) == "x"))
-        );
     }
 
     #[test]

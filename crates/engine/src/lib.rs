@@ -10,6 +10,7 @@
 
 mod accounts;
 mod accumulator;
+mod apply;
 mod dedup;
 mod engine;
 mod event;

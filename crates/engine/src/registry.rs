@@ -3,13 +3,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::engine::Hasher;
 use crate::scorer::Scorer;
 
 /// Scorers indexed by event type and by metric name. Immutable: a change of
 /// scorers builds a new registry and swaps it in whole.
 pub(crate) struct Registry {
     pub scorers: Vec<Arc<dyn Scorer>>,
-    by_event_type: HashMap<String, Vec<usize>>,
+    /// Looked up once per event on the ingest path, so not SipHash.
+    by_event_type: HashMap<String, Vec<usize>, Hasher>,
     by_metric: HashMap<String, (usize, usize)>,
 }
 
@@ -33,7 +35,7 @@ pub enum RegistryError {
 
 impl Registry {
     pub fn new(scorers: Vec<Arc<dyn Scorer>>) -> Result<Self, RegistryError> {
-        let mut by_event_type: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_event_type: HashMap<String, Vec<usize>, Hasher> = HashMap::with_hasher(Hasher::new());
         let mut by_metric: HashMap<String, (usize, usize)> = HashMap::new();
         let mut names: HashMap<&str, usize> = HashMap::new();
         for (index, scorer) in scorers.iter().enumerate() {

@@ -5,6 +5,8 @@
 //! sees time buckets, series, tenants or storage: the host owns those, so
 //! windows, retention, persistence and merging work the same for all scorers.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::accumulator::{AccumulatorKind, AccumulatorView, ItemRef, ObservedValue};
@@ -168,6 +170,27 @@ impl Observations {
     pub fn clear(&mut self) {
         self.items.clear();
         self.text.clear();
+    }
+
+    /// Copies `other`'s observations to the end of this buffer (item
+    /// references moved to their text here) and returns where they went:
+    /// `Engine::apply` keeps a whole batch's observations in one buffer.
+    pub(crate) fn append(&mut self, other: &Observations) -> Range<usize> {
+        let start = self.items.len();
+        let Ok(shift) = u32::try_from(self.text.len()) else { return start..start };
+        self.text.push_str(&other.text);
+        self.items.extend(other.items.iter().map(|(slot, value)| match value {
+            ObservedValue::Item(item) => {
+                (*slot, ObservedValue::Item(ItemRef { start: item.start + shift, ..*item }))
+            }
+            value => (*slot, *value),
+        }));
+        start..self.items.len()
+    }
+
+    /// The observations at `range` (as returned by [`Observations::append`]).
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[(usize, ObservedValue)] {
+        self.items.get(range).unwrap_or(&[])
     }
 }
 

@@ -177,24 +177,26 @@ pub(crate) struct Series {
 }
 
 impl Series {
-    /// Applies one event's observations, already checked against `layout`,
-    /// to every resolution kept at `time`: minutes only from `fine_floor` on.
+    /// Applies one event's observations `observed` (item texts in `texts`),
+    /// already checked against `layout`, to every resolution kept at
+    /// `time`: minutes only from `fine_floor` on.
     pub fn apply(
         &mut self,
         time: Timestamp,
         fine_floor: Timestamp,
         layout: &[AccumulatorKind],
-        observations: &Observations,
+        observed: &[(usize, ObservedValue)],
+        texts: &Observations,
     ) {
         for resolution in Resolution::ALL {
             if resolution == Resolution::Minute && time < fine_floor {
                 continue;
             }
             let slots = self.tiers[resolution.index()].slots_mut(resolution.bucket_of(time), layout);
-            for (slot, value) in observations.iter() {
+            for (slot, value) in observed {
                 if let Some(accumulator) = slots.get_mut(*slot) {
                     match value {
-                        ObservedValue::Item(item) => accumulator.observe_item(observations.item_text(*item)),
+                        ObservedValue::Item(item) => accumulator.observe_item(texts.item_text(*item)),
                         value => accumulator.observe(value),
                     };
                 }

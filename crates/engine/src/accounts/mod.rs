@@ -4,11 +4,12 @@
 //! into one [`AccountRecord`] per (tenant, account), kept in a `DashMap`
 //! beside the scorers' series: an account is one record, never a series per
 //! account per metric, so account cardinality is no series explosion.
-//! `Engine::apply` routes `Payload::Account` events here
-//! ([`Engine::apply_account_event`], which also keeps the event's labels as
-//! the account's) and shows every survey response to `note_survey` (monthly
-//! tally for survey metrics per cohort, follow-up items for low-score
-//! comments). The metrics are pure functions over records (`retention.rs`,
+//! `Engine::apply` files `Payload::Account` events and scored survey
+//! responses from named accounts by account (`batch.rs`) and touches each
+//! record once per batch: account events as [`Engine::apply_account_event`]
+//! would (the event's labels become the account's), responses into the
+//! monthly tally for survey metrics per cohort, and follow-up items for
+//! low-score comments. The metrics are pure functions over records (`retention.rs`,
 //! `onboarding.rs`, `usage.rs`, `cohorts.rs`, `surveys.rs`, `feedback.rs`);
 //! [`Engine::query_accounts`] (`query.rs`) answers them by name with the
 //! survey metrics' window, filters and group-by over account labels.
@@ -19,6 +20,7 @@
 //! joined at query time, so answers do not depend on arrival order.
 
 mod answer;
+mod batch;
 mod calendar;
 mod catalog;
 mod cohorts;
@@ -38,6 +40,7 @@ use dashmap::DashMap;
 use dashmap::mapref::multiple::RefMulti;
 use serde::{Deserialize, Serialize};
 
+pub(crate) use batch::AccountBatch;
 pub use catalog::{DEFAULT_INACTIVE_DAYS, INACTIVE_DAYS, account_metrics, is_account_metric};
 pub use cohorts::{CohortCell, CohortRow, cohort_row, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
@@ -56,15 +59,23 @@ pub use table::{Cell, Column, Table};
 pub use usage::{AccountVolume, ProcessingVolume, UsageBucket, Volume, processing_volume};
 
 use crate::engine::{Engine, Hasher};
-use crate::event::{Event, Labels, TenantId};
+use crate::event::{Labels, TenantId};
 use crate::time::{Duration, TimeRange, Timestamp};
-use crate::validate::{Rejection, RejectionReason, resolve_scale, validate_account};
+use crate::validate::{Rejection, RejectionReason, validate_account};
 
 /// Key of one account's record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct AccountKey {
     tenant: TenantId,
     account: Box<str>,
+}
+
+/// Hashed as its borrowed form is (`batch.rs`), so the map can be searched
+/// without building a key.
+impl std::hash::Hash for AccountKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        batch::hash_key(self.tenant.as_str(), &self.account, state);
+    }
 }
 
 /// Every account record, and each tenant's pinned currency.
@@ -161,26 +172,6 @@ impl Engine {
                 RejectionReason::MissingField,
                 format!("amount is in {code}, but this tenant's currency is {}", pinned.as_str()),
             ))
-        }
-    }
-
-    /// For a scored survey response from a named account: counts it in the
-    /// account's monthly survey tally (survey metrics per cohort, see
-    /// `surveys.rs`) and, for a comment on a low score, opens a follow-up
-    /// item (see `feedback.rs`). Called by `Engine::apply` for every event;
-    /// scorers are not involved.
-    pub(crate) fn note_survey(&self, tenant: &TenantId, event: &Event) {
-        let Some(survey) = event.payload.as_survey() else { return };
-        if event.account_id.is_empty() {
-            return;
-        }
-        let (Some(kind), Some(score)) = (survey.kind, survey.score) else { return };
-        let Ok(scale) = resolve_scale(kind, survey.scale, &self.config().surveys) else { return };
-        let key = AccountKey { tenant: tenant.clone(), account: event.account_id.as_str().into() };
-        let mut record = self.accounts.accounts.entry(key).or_default();
-        record.note_survey(event.time, kind, scale, score);
-        if !survey.comment.trim().is_empty() && needs_follow_up(kind, scale, score) {
-            record.open_feedback(&event.id, event.time);
         }
     }
 
