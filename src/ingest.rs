@@ -24,7 +24,7 @@ use crate::convert;
 use crate::durability::Durability;
 use crate::proto;
 use crate::status;
-use wire::WireEvent;
+use wire::{EncodedEvents, WireEvent};
 
 /// Runs batches of wire events through the engine (and the log, when
 /// durable).
@@ -60,7 +60,7 @@ impl Ingestor {
     pub async fn process(
         self: &Arc<Self>,
         tenant: &TenantId,
-        events: Vec<WireEvent>,
+        events: EncodedEvents,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
         if events.len() > self.max_batch_events {
@@ -74,7 +74,7 @@ impl Ingestor {
         let tenant = tenant.clone();
         if self.durability.is_none() {
             let size = events.len();
-            return on_cpu(size, move || this.run_in_memory(&tenant, events, now)).await;
+            return on_cpu(size, move || this.run_in_memory(&tenant, events, now)).await?;
         }
         tokio::spawn(async move { this.run(tenant, events, now).await })
             .await
@@ -83,18 +83,23 @@ impl Ingestor {
 
     /// The whole batch in one step: check, reserve, apply. With nothing to
     /// wait for in between, one hand-off to the blocking pool does for all.
-    fn run_in_memory(&self, tenant: &TenantId, events: Vec<WireEvent>, now: Timestamp) -> proto::BatchResult {
-        let (counted, duplicates, rejections) = self.check_and_reserve(tenant, events, now);
+    fn run_in_memory(
+        &self,
+        tenant: &TenantId,
+        events: EncodedEvents,
+        now: Timestamp,
+    ) -> Result<proto::BatchResult, Status> {
+        let (counted, duplicates, rejections) = self.check_and_reserve(tenant, events, now)?;
         let report = self.engine.apply(tenant, &counted, now);
         log_failures(report);
-        batch_result(counted.len(), duplicates, rejections)
+        Ok(batch_result(counted.len(), duplicates, rejections))
     }
 
     /// A durable batch: check and reserve, log (awaiting the ack), apply.
     async fn run(
         self: Arc<Self>,
         tenant: TenantId,
-        events: Vec<WireEvent>,
+        events: EncodedEvents,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
         // A snapshot waits while any batch is between here and apply (see
@@ -103,13 +108,14 @@ impl Ingestor {
             Some(durability) => Some(durability.admit().await),
             None => None,
         };
-        // Decode and validate each event on its own, then reserve the ids
-        // (atomically per id): one step, one hand-off to the blocking pool.
+        // Decode, convert and validate each event on its own, then reserve
+        // the ids (atomically per id): one step, one hand-off to the
+        // blocking pool.
         let this = Arc::clone(&self);
         let batch_tenant = tenant.clone();
         let size = events.len();
         let (counted, duplicates, rejections) =
-            on_cpu(size, move || this.check_and_reserve(&batch_tenant, events, now)).await?;
+            on_cpu(size, move || this.check_and_reserve(&batch_tenant, events, now)).await??;
 
         // Log: durable before the aggregates change.
         if let Some(durability) = &self.durability
@@ -129,22 +135,23 @@ impl Ingestor {
         Ok(batch_result(counted, duplicates, rejections))
     }
 
-    /// Checks each event, then reserves the valid ones' ids (atomically per
-    /// id): the events to count, the number of duplicates and the
-    /// rejections.
+    /// Decodes and checks each event, then reserves the valid ones' ids
+    /// (atomically per id): the events to count, the number of duplicates
+    /// and the rejections. A batch with an event that does not decode is
+    /// refused whole.
     fn check_and_reserve(
         &self,
         tenant: &TenantId,
-        events: Vec<WireEvent>,
+        events: EncodedEvents,
         now: Timestamp,
-    ) -> (Vec<Event>, usize, Vec<proto::Rejection>) {
-        let (mut accepted, rejections) = self.check(tenant, events, now);
+    ) -> Result<(Vec<Event>, usize, Vec<proto::Rejection>), Status> {
+        let (mut accepted, rejections) = self.check(tenant, decode(events)?, now);
         let fresh = self.engine.reserve_ids(tenant, &accepted, now);
         let offered = accepted.len();
         let mut fresh = fresh.into_iter();
         accepted.retain(|_| fresh.next().unwrap_or(false));
         let duplicates = offered - accepted.len();
-        (accepted, duplicates, rejections)
+        Ok((accepted, duplicates, rejections))
     }
 
     /// Converts and validates each event of a batch on its own: the valid
@@ -169,6 +176,14 @@ impl Ingestor {
         }
         (accepted, rejections)
     }
+}
+
+/// A batch's events, decoded; `INVALID_ARGUMENT` naming the first that
+/// does not decode (the batch is refused whole, as a malformed request).
+fn decode(events: EncodedEvents) -> Result<Vec<WireEvent>, Status> {
+    events.decode().map_err(|(index, error)| {
+        Status::invalid_argument(format!("event {index} of the batch does not decode: {error}"))
+    })
 }
 
 /// Logs the scorers that failed on some of a batch's events.
@@ -254,7 +269,8 @@ mod tests {
         let now = SystemClock.now();
         for round in 0..3 {
             for b in 0..5 {
-                ingestor.process(&tenant, vec![nps(&format!("{round}-{b}"), now)], now).await?;
+                let batch = [nps(&format!("{round}-{b}"), now)].into_iter().collect();
+                ingestor.process(&tenant, batch, now).await?;
             }
             assert!(durability.snapshot().await?.is_some());
         }
@@ -295,7 +311,7 @@ mod tests {
         let ingestor = Arc::new(Ingestor::new(Arc::clone(&engine), 100).with_durability(Some(durability)));
         let tenant = TenantId::default();
         let now = clock.now();
-        let batch = vec![nps("a", now), nps("b", now)];
+        let batch: EncodedEvents = [nps("a", now), nps("b", now)].into_iter().collect();
 
         faults.fail_writes(1);
         let refused = ingestor.process(&tenant, batch.clone(), now).await.err().map(|s| s.code());

@@ -68,7 +68,11 @@ async fn a_label_key_sent_twice_counts_under_its_last_value() {
     let mut event = WireEvent::from(nps("dup", 10, &[]));
     event.labels =
         vec![("plan".into(), "basic".into()), ("region".into(), "eu".into()), ("plan".into(), "pro".into())];
-    let result = record_as(&server, RecordBatch { events: vec![event] }).await.unwrap().result.unwrap();
+    let result = record_as(&server, RecordBatch { events: [event].into_iter().collect() })
+        .await
+        .unwrap()
+        .result
+        .unwrap();
     assert_eq!((result.accepted, result.rejections.len()), (1, 0));
 
     let mut request = query("nps", HOUR);
@@ -94,15 +98,18 @@ async fn malformed_bytes_fail_the_call_and_the_server_keeps_serving() {
     let mut body = Vec::new();
     prost::encoding::bytes::encode(1, &event, &mut body);
 
+    // The request parses; its event does not: the batch is refused whole.
     let status = record_as(&server, RawBytes(body.clone())).await.unwrap_err();
-    // gRPC's status code table gives INTERNAL to a request that does not
-    // parse; tonic follows it for every service, generated or not.
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("event 0 of the batch does not decode"), "{status:?}");
+    assert!(status.message().contains("UTF-8"), "{status:?}");
+
+    // A request that does not parse at all (cut short) is tonic's to
+    // answer: gRPC's status code table gives INTERNAL to that.
+    let cut = RawBytes(body[..body.len() - 3].to_vec());
+    let status = record_as(&server, cut).await.unwrap_err();
     assert_eq!(status.code(), Code::Internal, "{status:?}");
     assert!(status.message().contains("decode"), "{status:?}");
-
-    // A cut request fails the same way.
-    let cut = RawBytes(body[..body.len() - 3].to_vec());
-    assert_eq!(record_as(&server, cut).await.unwrap_err().code(), Code::Internal);
 
     // The next, well-formed batch is counted.
     let result = server.record(vec![nps("good", 0, &[("plan", "pro")])]).await;

@@ -1,6 +1,11 @@
 //! `rapport.v1.IngestRequest` and `RecordRequest` as the server decodes
 //! them: each event's `labels` map becomes a vector of pairs instead of a
-//! `HashMap<String, String>`, which the engine then sorts in place.
+//! `HashMap<String, String>`, which the engine then sorts in place. And
+//! the events are decoded late: tonic hands over a batch with its events
+//! still encoded ([`EncodedEvents`], slices of the received buffer), and
+//! the ingest path decodes them in the batch's first CPU step (on the
+//! blocking pool for big batches), so the async workers only split the
+//! buffer, and in memory one thread allocates and frees a batch's strings.
 //!
 //! The server's `IngestService` is generated with these types in place of
 //! the generated requests (see `build.rs`); clients, and the transport
@@ -11,7 +16,7 @@
 //! map per event was 16% of rapportd's CPU under streaming ingest
 //! (BENCHMARKS.md, "Profile").
 
-use bytes::{Buf, BufMut};
+use bytes::{Buf, BufMut, Bytes};
 use prost::encoding::{self, DecodeContext, WireType};
 use prost::{DecodeError, Message};
 
@@ -32,15 +37,70 @@ const ENTRY_VALUE: u32 = 2;
 pub struct IngestBatch {
     /// Client token echoed in the acknowledgement.
     pub batch_id: String,
-    /// The events of the batch.
-    pub events: Vec<WireEvent>,
+    /// The events of the batch, not decoded yet.
+    pub events: EncodedEvents,
 }
 
 /// The batch of a unary `Record` call (`RecordRequest`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecordBatch {
-    /// The events of the batch.
-    pub events: Vec<WireEvent>,
+    /// The events of the batch, not decoded yet.
+    pub events: EncodedEvents,
+}
+
+/// The events of a batch as they came: each one's encoded `Event`, sharing
+/// the received buffer (no copy).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EncodedEvents(Vec<Bytes>);
+
+impl EncodedEvents {
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The events, decoded; a malformed one is an error naming its index.
+    pub fn decode(self) -> Result<Vec<WireEvent>, (usize, DecodeError)> {
+        self.0
+            .into_iter()
+            .enumerate()
+            .map(|(index, bytes)| WireEvent::decode(bytes).map_err(|error| (index, error)))
+            .collect()
+    }
+
+    fn merge(
+        &mut self,
+        wire_type: WireType,
+        buf: &mut impl Buf,
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        let mut event = Bytes::new();
+        encoding::bytes::merge(wire_type, &mut event, buf, ctx)?;
+        self.0.push(event);
+        Ok(())
+    }
+
+    fn encode(&self, tag: u32, buf: &mut impl BufMut) {
+        for event in &self.0 {
+            encoding::bytes::encode(tag, event, buf);
+        }
+    }
+
+    fn encoded_len(&self, tag: u32) -> usize {
+        encoding::bytes::encoded_len_repeated(tag, &self.0)
+    }
+}
+
+impl FromIterator<WireEvent> for EncodedEvents {
+    /// The events, encoded as a client would send them.
+    fn from_iter<I: IntoIterator<Item = WireEvent>>(events: I) -> Self {
+        EncodedEvents(events.into_iter().map(|event| Bytes::from(event.encode_to_vec())).collect())
+    }
 }
 
 /// A `rapport.v1.Event` with its labels as pairs in arrival order.
@@ -69,7 +129,7 @@ impl Message for IngestBatch {
         if !self.batch_id.is_empty() {
             encoding::string::encode(INGEST_BATCH_ID, &self.batch_id, buf);
         }
-        encoding::message::encode_repeated(INGEST_EVENTS, &self.events, buf);
+        self.events.encode(INGEST_EVENTS, buf);
     }
 
     fn merge_field(
@@ -81,7 +141,7 @@ impl Message for IngestBatch {
     ) -> Result<(), DecodeError> {
         match tag {
             INGEST_BATCH_ID => encoding::string::merge(wire_type, &mut self.batch_id, buf, ctx),
-            INGEST_EVENTS => encoding::message::merge_repeated(wire_type, &mut self.events, buf, ctx),
+            INGEST_EVENTS => self.events.merge(wire_type, buf, ctx),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
@@ -92,18 +152,18 @@ impl Message for IngestBatch {
         } else {
             encoding::string::encoded_len(INGEST_BATCH_ID, &self.batch_id)
         };
-        batch_id + encoding::message::encoded_len_repeated(INGEST_EVENTS, &self.events)
+        batch_id + self.events.encoded_len(INGEST_EVENTS)
     }
 
     fn clear(&mut self) {
         self.batch_id.clear();
-        self.events.clear();
+        self.events.0.clear();
     }
 }
 
 impl Message for RecordBatch {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        encoding::message::encode_repeated(RECORD_EVENTS, &self.events, buf);
+        self.events.encode(RECORD_EVENTS, buf);
     }
 
     fn merge_field(
@@ -114,17 +174,17 @@ impl Message for RecordBatch {
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
         match tag {
-            RECORD_EVENTS => encoding::message::merge_repeated(wire_type, &mut self.events, buf, ctx),
+            RECORD_EVENTS => self.events.merge(wire_type, buf, ctx),
             _ => encoding::skip_field(wire_type, tag, buf, ctx),
         }
     }
 
     fn encoded_len(&self) -> usize {
-        encoding::message::encoded_len_repeated(RECORD_EVENTS, &self.events)
+        self.events.encoded_len(RECORD_EVENTS)
     }
 
     fn clear(&mut self) {
-        self.events.clear();
+        self.events.0.clear();
     }
 }
 

@@ -121,7 +121,7 @@ fn decodes_every_payload_kind_and_the_labels_of_a_generated_batch() {
     let batch = IngestBatch::decode(bytes.as_slice()).unwrap();
     assert_eq!(batch.batch_id, "b-7");
     assert_eq!(batch.events.len(), 7);
-    for (ours, generated) in batch.events.into_iter().zip(events) {
+    for (ours, generated) in batch.events.decode().unwrap().into_iter().zip(events) {
         let (expected, expected_labels) = split(generated);
         assert_eq!(ours.event, expected, "every field but the labels, as the generated type reads them");
         assert_eq!(sorted(ours.labels), expected_labels);
@@ -130,7 +130,7 @@ fn decodes_every_payload_kind_and_the_labels_of_a_generated_batch() {
     let events = every_kind();
     let bytes = proto::RecordRequest { events: events.clone() }.encode_to_vec();
     let batch = RecordBatch::decode(bytes.as_slice()).unwrap();
-    let ours: Vec<proto::Event> = batch.events.into_iter().map(|e| e.event).collect();
+    let ours: Vec<proto::Event> = batch.events.decode().unwrap().into_iter().map(|e| e.event).collect();
     let expected: Vec<proto::Event> = events.into_iter().map(|e| split(e).0).collect();
     assert_eq!(ours, expected);
 }
@@ -203,7 +203,7 @@ fn our_encoding_decodes_as_the_generated_type_and_its_length_is_exact() {
         assert_eq!(WireEvent::decode(bytes.as_slice()).unwrap(), *ours, "and back, in the same order");
     }
 
-    let batch = IngestBatch { batch_id: "b".into(), events: events.clone() };
+    let batch = IngestBatch { batch_id: "b".into(), events: events.iter().cloned().collect() };
     let bytes = batch.encode_to_vec();
     assert_eq!(batch.encoded_len(), bytes.len());
     assert_eq!(IngestBatch::decode(bytes.as_slice()).unwrap(), batch);
@@ -211,7 +211,7 @@ fn our_encoding_decodes_as_the_generated_type_and_its_length_is_exact() {
     assert_eq!(generated.batch_id, "b");
     assert_eq!(generated.events, every_kind());
 
-    let record = RecordBatch { events };
+    let record = RecordBatch { events: events.into_iter().collect() };
     let bytes = record.encode_to_vec();
     assert_eq!(record.encoded_len(), bytes.len());
     assert_eq!(proto::RecordRequest::decode(bytes.as_slice()).unwrap().events, every_kind());
@@ -227,10 +227,21 @@ fn malformed_bytes_are_decode_errors_never_panics() {
     let good = proto::IngestRequest { batch_id: "b".into(), events: every_kind() }.encode_to_vec();
     // Every truncation of a valid batch either fails or decodes a prefix.
     for end in 0..good.len() {
-        let _ = IngestBatch::decode(&good[..end]);
-        let _ = RecordBatch::decode(&good[..end]);
+        let _ = IngestBatch::decode(&good[..end]).map(|batch| batch.events.decode());
+        let _ = RecordBatch::decode(&good[..end]).map(|batch| batch.events.decode());
     }
-    assert!(IngestBatch::decode(&good[..good.len() - 1]).is_err(), "a cut event is an error");
+    assert!(IngestBatch::decode(&good[..good.len() - 1]).is_err(), "a cut batch is an error");
+
+    // An event that does not decode inside a batch that does: its index.
+    let mut bad_event = Vec::new();
+    encoding::uint64::encode(EVENT_LABELS, &1, &mut bad_event);
+    let mut batch = proto::RecordRequest { events: every_kind() }.encode_to_vec();
+    encoding::bytes::encode(RECORD_EVENTS, &bad_event, &mut batch);
+    let events = RecordBatch::decode(batch.as_slice()).unwrap().events;
+    assert_eq!(events.len(), 8);
+    let (index, error) = events.decode().unwrap_err();
+    assert_eq!(index, 7);
+    assert!(error.to_string().contains("wire type"), "{error}");
 
     let mut invalid_utf8 = Vec::new();
     let mut body = Vec::new();
