@@ -23,6 +23,8 @@ pub(super) struct Feed {
     pub tenant: TenantId,
     pub query: Query,
     pub min_interval: StdDuration,
+    /// Added once to the wait after the first answer (`cadence.rs`).
+    pub phase: StdDuration,
     pub out: Arc<watch::Sender<FeedState>>,
     pub changes: watch::Receiver<u64>,
 }
@@ -79,7 +81,8 @@ impl Feed {
             // Encoded once here; every subscriber sends these same bytes.
             let update = SharedResponse::encode_update(&response);
             self.out.send_replace(Some(Ok(Published { sequence, update })));
-            next_allowed = Instant::now() + self.min_interval;
+            // At least the interval; once, plus this feed's phase.
+            next_allowed = Instant::now() + self.min_interval + std::mem::take(&mut self.phase);
         }
     }
 }

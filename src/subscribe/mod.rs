@@ -15,6 +15,7 @@
 //! changes: its stream state (a `watch` receiver, a heartbeat timer), one
 //! message being encoded, and the HTTP/2 send buffer of its stream.
 
+mod cadence;
 mod feed;
 mod stream;
 mod targets;
@@ -126,6 +127,9 @@ pub struct Hub {
     limits: SubscriptionLimits,
     changes: ChangeSignal,
     feeds: parking_lot::Mutex<HashMap<FeedKey, Arc<watch::Sender<FeedState>>>>,
+    /// Feeds started so far: each takes its own publishing phase
+    /// (`cadence.rs`).
+    feeds_started: std::sync::atomic::AtomicU64,
     per_tenant: DashMap<TenantId, usize>,
     per_connection: DashMap<Option<SocketAddr>, usize>,
 }
@@ -146,6 +150,7 @@ impl Hub {
             limits,
             changes,
             feeds: parking_lot::Mutex::new(HashMap::new()),
+            feeds_started: std::sync::atomic::AtomicU64::new(0),
             per_tenant: DashMap::new(),
             per_connection: DashMap::new(),
         })
@@ -199,6 +204,10 @@ impl Hub {
                     tenant: tenant.clone(),
                     query,
                     min_interval,
+                    phase: cadence::phase(
+                        self.feeds_started.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                        min_interval,
+                    ),
                     out: Arc::clone(&sender),
                     changes: self.changes.watch(),
                 };

@@ -7,10 +7,15 @@
 //! and of this process is read per phase, so the cost of one delivered
 //! message can be given.
 //!
-//! Latency is sampled per batch and subscriber: from the ack of a batch to
-//! the first answer that subscriber receives which includes it (count at
-//! least the cumulative count at that ack). So it includes the wait for
-//! the next coalesced answer, the computation and the fan-out.
+//! Latency is read two ways, per subscriber:
+//! - *end to end*, per batch: from the ack of a batch to the first answer
+//!   that subscriber receives which includes it (count at least the
+//!   cumulative count at that ack). It includes the wait for the next
+//!   coalesced answer (up to the `min_interval` the subscriber chose), the
+//!   computation and the fan-out;
+//! - *delivery lag*, per answer: from the ack of the newest batch an answer
+//!   includes to its receipt, i.e. how old the newest data is when it
+//!   arrives. It leaves out the hold-back the subscriber asked for.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -72,10 +77,16 @@ pub struct SubscribeReport {
     max_rate_without_subscribers: f64,
     max_rate_with_subscribers: f64,
     throughput_loss_unthrottled_percent: f64,
+    /// End to end, per batch, coalescing wait included.
     latency_ms_p50: f64,
     latency_ms_p99: f64,
     latency_ms_max: f64,
     latency_samples: u64,
+    /// Per answer: ack of the newest batch it includes to its receipt.
+    delivery_lag_ms_p50: f64,
+    delivery_lag_ms_p99: f64,
+    delivery_lag_ms_max: f64,
+    delivery_lag_samples: u64,
     /// Updates received by all subscribers per second, per phase with them.
     messages_per_second_at_offered_rate: f64,
     messages_per_second_unthrottled: f64,
@@ -142,7 +153,10 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     let rss_before = rss(&server);
 
     eprintln!("connecting {} subscribers over {} connections", args.subscribers, args.connections);
-    let histogram = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?));
+    let histogram = Arc::new(Latencies {
+        end_to_end: Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?),
+        delivery_lag: Mutex::new(Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?),
+    });
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
         channels.push(crate::cli::connect(&server.url).await?);
@@ -168,7 +182,8 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     let rss_subscribed = rss(&server);
 
     eprintln!("phase 3: ingest at {} events/s with subscribers ({}s)", args.rate, args.seconds);
-    histogram.lock().reset();
+    histogram.end_to_end.lock().reset();
+    histogram.delivery_lag.lock().reset();
     progress.acks.lock().clear();
     progress.measuring.store(true, Ordering::SeqCst);
     let offered_with = load.phase(Some(args.rate), "load").await?;
@@ -186,7 +201,8 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
         let baseline = without / offered_without.rate.max(1.0) * offered_with.rate;
         1e6 * (with - baseline) / offered_with.messages.max(1) as f64
     };
-    let h = histogram.lock();
+    let h = histogram.end_to_end.lock();
+    let lag = histogram.delivery_lag.lock();
     let ms = |v: u64| v as f64 / 1000.0;
     let loss = |with: f64, without: f64| 100.0 * (1.0 - with / without.max(1.0));
     let report = SubscribeReport {
@@ -204,6 +220,10 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
         latency_ms_p99: ms(h.value_at_quantile(0.99)),
         latency_ms_max: ms(h.max()),
         latency_samples: h.len(),
+        delivery_lag_ms_p50: ms(lag.value_at_quantile(0.5)),
+        delivery_lag_ms_p99: ms(lag.value_at_quantile(0.99)),
+        delivery_lag_ms_max: ms(lag.max()),
+        delivery_lag_samples: lag.len(),
         messages_per_second_at_offered_rate: offered_with.messages as f64 / offered_with.seconds,
         messages_per_second_unthrottled: max_with.messages as f64 / max_with.seconds,
         cpu: vec![
@@ -271,20 +291,30 @@ impl Progress {
     /// Records, for every batch acked with a cumulative count in
     /// `(seen, count]` (the batches a subscriber that had seen `seen` sees
     /// for the first time in an answer with `count`), the time from its ack
-    /// until now. So a batch that waited for the next coalesced answer
-    /// counts its wait.
-    fn record_delivery(&self, seen: u64, count: u64, histogram: &Mutex<Histogram<u64>>) {
+    /// until now (so a batch that waited for the next coalesced answer
+    /// counts its wait), and the time since the newest of them was acked.
+    fn record_delivery(&self, seen: u64, count: u64, latencies: &Latencies) {
         let now = Instant::now();
+        let since =
+            |acked: &Instant| u64::try_from(now.duration_since(*acked).as_micros()).unwrap_or(u64::MAX);
         let acks = self.acks.lock();
         let first = acks.partition_point(|(_, c)| *c <= seen);
         let end = acks.partition_point(|(_, c)| *c <= count);
         let Some(delivered) = acks.get(first..end) else { return };
-        let mut histogram = histogram.lock();
+        let mut end_to_end = latencies.end_to_end.lock();
         for (acked, _) in delivered {
-            let micros = u64::try_from(now.duration_since(*acked).as_micros()).unwrap_or(u64::MAX);
-            let _ = histogram.record(micros.max(1));
+            let _ = end_to_end.record(since(acked).max(1));
+        }
+        if let Some((newest, _)) = delivered.last() {
+            let _ = latencies.delivery_lag.lock().record(since(newest).max(1));
         }
     }
+}
+
+/// The two latency readings (see the module comment), in microseconds.
+struct Latencies {
+    end_to_end: Mutex<Histogram<u64>>,
+    delivery_lag: Mutex<Histogram<u64>>,
 }
 
 fn subscription(index: usize, min_interval_ms: u64) -> proto::SubscribeRequest {
@@ -318,7 +348,7 @@ async fn subscriber(
     channel: Channel,
     request: proto::SubscribeRequest,
     progress: Arc<Progress>,
-    histogram: Arc<Mutex<Histogram<u64>>>,
+    histogram: Arc<Latencies>,
     ready: mpsc::Sender<()>,
 ) {
     let Ok(response) = MetricsServiceClient::new(channel).subscribe(request).await else {
