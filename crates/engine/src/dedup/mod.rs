@@ -7,7 +7,9 @@
 //! compact open-addressing tables (`table.rs`, 11.8 to 15.4 bytes per id),
 //! one per shard; a sweep drops the hours that left the window. A shard's
 //! lock covers check and insert, so two concurrent batches carrying the same
-//! id cannot both reserve it; a batch takes each shard's lock once.
+//! id cannot both reserve it; a batch takes each shard's lock once and,
+//! holding it, reads all its ids' home slots before reserving them one by
+//! one, so the table's cache misses (what a fresh id costs) overlap.
 //!
 //! A false duplicate (a new id whose fingerprint equals one already held)
 //! would drop an event: with `n` ids held, the chance for one new event is
@@ -84,16 +86,33 @@ impl DedupIndex {
         }
         let (hour, window_hours) = self.hours(arrival);
         let fingerprints = fingerprints(tenant, ids);
-        // Visit ids shard by shard, each shard's in batch order (a stable
+        // Visit ids shard by shard, each shard's in batch order (a counting
         // sort), so every lock is taken once and a repeat within the batch
         // still finds its first occurrence.
-        let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
-        order.sort_by_key(|&i| shard_of(fingerprints[i as usize]));
+        let mut starts = [0_usize; SHARDS + 1];
+        for &fingerprint in &fingerprints {
+            starts[shard_of(fingerprint) + 1] += 1;
+        }
+        for shard in 0..SHARDS {
+            starts[shard + 1] += starts[shard];
+        }
+        let mut next = starts;
+        let mut order = vec![0_u32; fingerprints.len()];
+        for (i, &fingerprint) in fingerprints.iter().enumerate() {
+            let at = &mut next[shard_of(fingerprint)];
+            order[*at] = i as u32;
+            *at += 1;
+        }
         let mut fresh = vec![false; fingerprints.len()];
-        for run in
-            order.chunk_by(|a, b| shard_of(fingerprints[*a as usize]) == shard_of(fingerprints[*b as usize]))
-        {
-            let mut table = self.shard(shard_of(fingerprints[run[0] as usize]));
+        for shard in 0..SHARDS {
+            let Some(run) = order.get(starts[shard]..starts[shard + 1]).filter(|run| !run.is_empty()) else {
+                continue;
+            };
+            let mut table = self.shard(shard);
+            // First read each id's home slot, then reserve: the reads are
+            // independent, so their cache misses overlap instead of
+            // costing one full miss per id in turn (BENCHMARKS.md).
+            std::hint::black_box(table.touch(run.iter().map(|&i| fingerprints[i as usize])));
             for &i in run {
                 fresh[i as usize] =
                     table.reserve(fingerprints[i as usize], hour, window_hours) == Reserved::Fresh;

@@ -131,6 +131,17 @@ impl Table {
         }
     }
 
+    /// Reads the slot where the probe for each of `fingerprints` starts and
+    /// returns a value made of them, so that the caller can keep the reads
+    /// (`black_box`): a warm-up whose cache misses overlap, done before
+    /// reserving the same ids one by one.
+    pub(crate) fn touch(&self, fingerprints: impl Iterator<Item = u64>) -> u16 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        fingerprints.fold(0, |seen, fingerprint| seen ^ self.slots[self.slot_of(fingerprint)].tag())
+    }
+
     /// Holds `fingerprint` at `hour` unless it is held at an hour no older
     /// than `window_hours` before `hour` (or at a later hour).
     pub(crate) fn reserve(&mut self, fingerprint: u64, hour: i64, window_hours: i64) -> Reserved {
