@@ -66,11 +66,13 @@ impl EncodedEvents {
 
     /// The events, decoded; a malformed one is an error naming its index.
     pub fn decode(self) -> Result<Vec<WireEvent>, (usize, DecodeError)> {
-        self.0
-            .into_iter()
-            .enumerate()
-            .map(|(index, bytes)| WireEvent::decode(bytes).map_err(|error| (index, error)))
-            .collect()
+        // Sized up front: collecting `Result`s would grow the vector by
+        // doubling, moving the events decoded so far each time.
+        let mut events = Vec::with_capacity(self.0.len());
+        for (index, bytes) in self.0.into_iter().enumerate() {
+            events.push(WireEvent::decode(bytes).map_err(|error| (index, error))?);
+        }
+        Ok(events)
     }
 
     fn merge(
