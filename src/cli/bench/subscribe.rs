@@ -13,9 +13,11 @@
 //!   cumulative count at that ack). It includes the wait for the next
 //!   coalesced answer (up to the `min_interval` the subscriber chose), the
 //!   computation and the fan-out;
-//! - *delivery lag*, per answer: from the ack of the newest batch an answer
-//!   includes to its receipt, i.e. how old the newest data is when it
-//!   arrives. It leaves out the hold-back the subscriber asked for.
+//! - *delivery lag*, per answer received while ingest runs: from the ack of
+//!   the newest batch an answer includes to its receipt, i.e. how old the
+//!   newest data is when it arrives. It leaves out the hold-back the
+//!   subscriber asked for. (After ingest stops, the last answer's newest
+//!   batch is as old as the hold-back, so those answers are left out.)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -186,7 +188,9 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
     histogram.delivery_lag.lock().reset();
     progress.acks.lock().clear();
     progress.measuring.store(true, Ordering::SeqCst);
+    progress.ingesting.store(true, Ordering::SeqCst);
     let offered_with = load.phase(Some(args.rate), "load").await?;
+    progress.ingesting.store(false, Ordering::SeqCst);
     // Let the last updates arrive.
     tokio::time::sleep(Duration::from_millis(500)).await;
     progress.measuring.store(false, Ordering::SeqCst);
@@ -283,6 +287,9 @@ impl Load<'_> {
 struct Progress {
     acks: Mutex<Vec<(Instant, u64)>>,
     measuring: AtomicBool,
+    /// Ingest of the measured phase is still running (delivery lag is
+    /// sampled only then).
+    ingesting: AtomicBool,
     /// Updates received by all subscribers.
     messages: AtomicU64,
 }
@@ -305,7 +312,7 @@ impl Progress {
         for (acked, _) in delivered {
             let _ = end_to_end.record(since(acked).max(1));
         }
-        if let Some((newest, _)) = delivered.last() {
+        if let Some((newest, _)) = delivered.last().filter(|_| self.ingesting.load(Ordering::SeqCst)) {
             let _ = latencies.delivery_lag.lock().record(since(newest).max(1));
         }
     }
