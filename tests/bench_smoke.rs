@@ -103,3 +103,33 @@ fn memory_reads_server_rss_after_both_loads() {
     assert!(report["rss_first_mb"].as_f64().unwrap() > 1.0, "{report}");
     assert!(report["rss_total_mb"].as_f64().unwrap() > 1.0, "{report}");
 }
+
+#[test]
+fn subscribe_delivers_updates_and_samples_both_latencies() {
+    let report = bench(&[
+        "subscribe",
+        "--subscribers",
+        "40",
+        "--connections",
+        "2",
+        "--distinct-queries",
+        "4",
+        "--rate",
+        "5000",
+        "--batch-size",
+        "100",
+        "--seconds",
+        "1",
+        "--min-interval-ms",
+        "50",
+    ]);
+    assert_eq!((u(&report, "subscribers"), u(&report, "distinct_queries")), (40, 4));
+    assert!(u(&report, "latency_samples") > 0, "{report}");
+    assert!(u(&report, "delivery_lag_samples") > 0, "{report}");
+    // Each delivery-lag sample is the end-to-end wait of the newest batch
+    // its answer brought, so it can never exceed the longest such wait.
+    let ms = |key: &str| report[key].as_f64().unwrap_or_else(|| panic!("{key} in {report}"));
+    assert!(ms("delivery_lag_ms_max") <= ms("latency_ms_max"), "{report}");
+    assert!(ms("messages_per_second_at_offered_rate") > 0.0, "{report}");
+    assert!(ms("achieved_rate_with_subscribers") > 0.0, "{report}");
+}
