@@ -63,9 +63,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         Some(path) => path,
         None => std::env::current_exe()?.with_file_name("rapportd"),
     };
-    let binaries = targets::Binaries { rapportd: server_bin.clone(), rapport: std::env::current_exe()? };
+    let binaries = targets::Binaries { rapportd: server_bin, rapport: std::env::current_exe()? };
     match args.mode {
-        BenchMode::Subscribe(mode) => subscribe::run(&server_bin, mode, args.json).await,
+        BenchMode::Subscribe(mode) => subscribe::run(&binaries, mode, args.json).await,
         BenchMode::Ingest(mode) => ingest::run_stream(&binaries, mode, args.json).await,
         BenchMode::Unary(mode) => ingest::run_unary(&binaries, mode, args.json).await,
         BenchMode::Query(mode) => query::run(&binaries, mode, args.json).await,

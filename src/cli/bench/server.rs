@@ -1,4 +1,4 @@
-//! A `rapportd` child process for benchmarks.
+//! A server child process for benchmarks (rapportd or the ceiling).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-/// A running `rapportd`, killed when dropped.
+/// A running server process, killed when dropped.
 pub struct ServerProcess {
     child: Child,
     /// `http://127.0.0.1:PORT`.
@@ -15,14 +15,9 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `binary` in memory on a free loopback port, with `extra` flags.
-    pub fn start(binary: &Path, extra: &[&str]) -> anyhow::Result<ServerProcess> {
-        Self::start_with(binary, &[&["--listen", "127.0.0.1:0", "--in-memory"], extra].concat())
-    }
-
     /// Starts `binary` with exactly `args`; it must print its bound address
     /// on stdout as `addr=Some(HOST:PORT)` (rapportd's start-up log line).
-    pub fn start_with(binary: &Path, args: &[&str]) -> anyhow::Result<ServerProcess> {
+    pub fn start(binary: &Path, args: &[&str]) -> anyhow::Result<ServerProcess> {
         let mut child = Command::new(binary)
             .args(args)
             .env("RUST_LOG", "info")

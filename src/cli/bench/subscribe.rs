@@ -19,7 +19,6 @@
 //!   subscriber asked for. (After ingest stops, the last answer's newest
 //!   batch is as old as the hold-back, so those answers are left out.)
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -32,6 +31,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
 use super::server::{ServerProcess, cpu_seconds};
+use super::targets::{self, Binaries, Target};
 use crate::proto;
 use crate::proto::ingest_service_client::IngestServiceClient;
 use crate::proto::metrics_service_client::MetricsServiceClient;
@@ -136,23 +136,25 @@ impl Phase {
 }
 
 /// Runs the benchmark.
-pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow::Result<()> {
     let limit = (args.subscribers + 1).to_string();
-    let server = ServerProcess::start(
-        server_bin,
+    let started = targets::start(
+        binaries,
+        Target::InMemory,
         &["--max-subscriptions-per-tenant", &limit, "--max-subscriptions-per-connection", &limit],
     )?;
+    let server = &started.process;
     let ingest_channel = crate::cli::connect(&server.url).await?;
     let rss = |s: &ServerProcess| s.rss_bytes().map_or(0.0, |b| b as f64 / 1_048_576.0);
-    let rss_idle = rss(&server);
+    let rss_idle = rss(server);
     let progress = Arc::new(Progress::default());
-    let load = Load { channel: &ingest_channel, server: &server, progress: &progress, args: &args };
+    let load = Load { channel: &ingest_channel, server, progress: &progress, args: &args };
 
     eprintln!("phase 1: ingest at {} events/s, no subscribers ({}s)", args.rate, args.seconds);
     let offered_without = load.phase(Some(args.rate), "warm").await?;
     eprintln!("phase 2: unthrottled ingest, no subscribers ({}s)", args.seconds);
     let max_without = load.phase(None, "max0").await?;
-    let rss_before = rss(&server);
+    let rss_before = rss(server);
 
     eprintln!("connecting {} subscribers over {} connections", args.subscribers, args.connections);
     let histogram = Arc::new(Latencies {
@@ -181,7 +183,7 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
             break;
         }
     }
-    let rss_subscribed = rss(&server);
+    let rss_subscribed = rss(server);
 
     eprintln!("phase 3: ingest at {} events/s with subscribers ({}s)", args.rate, args.seconds);
     histogram.end_to_end.lock().reset();
@@ -197,7 +199,7 @@ pub async fn run(server_bin: &Path, args: SubscribeArgs, json: bool) -> anyhow::
 
     eprintln!("phase 4: unthrottled ingest with subscribers ({}s)", args.seconds);
     let max_with = load.phase(None, "max1").await?;
-    let rss_end = rss(&server);
+    let rss_end = rss(server);
 
     // Extra CPU at the offered rate, scaled per event so a small difference
     // in achieved rate is not counted as subscriber cost.

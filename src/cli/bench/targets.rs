@@ -63,17 +63,17 @@ fn start_quietly(binaries: &Binaries, target: Target, extra: &[&str]) -> anyhow:
     match target {
         Target::InMemory => {
             let args = [&listen[..], &["--in-memory"], extra].concat();
-            Ok(Started { process: ServerProcess::start_with(&binaries.rapportd, &args)?, _data: None })
+            Ok(Started { process: ServerProcess::start(&binaries.rapportd, &args)?, _data: None })
         }
         Target::Durable => {
             let dir =
                 tempfile::Builder::new().prefix("rapport-bench-").tempdir().context("temporary data dir")?;
             let path = dir.path().to_str().context("temporary data dir is not UTF-8")?.to_owned();
             let args = [&listen[..], &["--data-dir", &path], extra].concat();
-            Ok(Started { process: ServerProcess::start_with(&binaries.rapportd, &args)?, _data: Some(dir) })
+            Ok(Started { process: ServerProcess::start(&binaries.rapportd, &args)?, _data: Some(dir) })
         }
         Target::Ceiling => {
-            let process = ServerProcess::start_with(&binaries.rapport, &["bench", "ceiling-server"])?;
+            let process = ServerProcess::start(&binaries.rapport, &["bench", "ceiling-server"])?;
             Ok(Started { process, _data: None })
         }
     }
