@@ -174,6 +174,14 @@ pub async fn stream(url: &str, plan: &Plan, until: Until) -> anyhow::Result<Outc
         let channel = crate::cli::connect(url).await?;
         tasks.push(tokio::spawn(stream_one(channel, plan.clone(), c, Arc::clone(&clock))));
     }
+    gather(tasks, &clock).await
+}
+
+/// Sums the outcomes of a mode's tasks, timed by their shared `clock`.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<Outcome>>>,
+    clock: &Clock,
+) -> anyhow::Result<Outcome> {
     let mut total = Outcome::default();
     for task in tasks {
         total.merge(task.await??)?;
@@ -267,12 +275,7 @@ pub async fn unary(url: &str, plan: &Plan, until: Until) -> anyhow::Result<Outco
             tasks.push(tokio::spawn(unary_one(client, plan.clone(), caller, Arc::clone(&clock))));
         }
     }
-    let mut total = Outcome::default();
-    for task in tasks {
-        total.merge(task.await??)?;
-    }
-    total.seconds = clock.seconds(Instant::now());
-    Ok(total)
+    gather(tasks, &clock).await
 }
 
 async fn unary_one(
