@@ -69,15 +69,13 @@ impl Tier {
     fn merge_into(&self, first: i64, end: i64, into: &mut [Accumulator]) -> bool {
         let start = self.indexes.partition_point(|&i| i < first);
         let stop = start + self.indexes[start..].partition_point(|&i| i < end);
-        if start == stop || self.width == 0 {
-            return start < stop;
-        }
-        for bucket in self.slots[start * self.width..stop * self.width].chunks_exact(self.width) {
+        let buckets = &self.slots[start * self.width..stop * self.width];
+        for bucket in buckets.chunks_exact(self.width.max(1)) {
             for (target, source) in into.iter_mut().zip(bucket) {
                 target.merge(source);
             }
         }
-        true
+        start < stop
     }
 
     /// Drops buckets numbered below `index`.
