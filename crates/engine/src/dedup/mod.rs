@@ -24,6 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
+use crate::apply::by_group;
 use crate::event::TenantId;
 use crate::time::{Duration, Timestamp};
 
@@ -89,25 +90,12 @@ impl DedupIndex {
         // Visit ids shard by shard, each shard's in batch order (a counting
         // sort), so every lock is taken once and a repeat within the batch
         // still finds its first occurrence.
-        let mut starts = [0_usize; SHARDS + 1];
-        for &fingerprint in &fingerprints {
-            starts[shard_of(fingerprint) + 1] += 1;
-        }
-        for shard in 0..SHARDS {
-            starts[shard + 1] += starts[shard];
-        }
-        let mut next = starts;
-        let mut order = vec![0_u32; fingerprints.len()];
-        for (i, &fingerprint) in fingerprints.iter().enumerate() {
-            let at = &mut next[shard_of(fingerprint)];
-            order[*at] = i as u32;
-            *at += 1;
-        }
+        let order = by_group(SHARDS, fingerprints.iter().map(|&fingerprint| shard_of(fingerprint) as u32));
         let mut fresh = vec![false; fingerprints.len()];
-        for shard in 0..SHARDS {
-            let Some(run) = order.get(starts[shard]..starts[shard + 1]).filter(|run| !run.is_empty()) else {
+        for (shard, run) in order.groups().enumerate() {
+            if run.is_empty() {
                 continue;
-            };
+            }
             let mut table = self.shard(shard);
             // First read each id's home slot, then reserve: the reads are
             // independent, so their cache misses overlap instead of
