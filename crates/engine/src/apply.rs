@@ -57,7 +57,7 @@ impl Engine {
                 // raced the tenant's first money event past validation;
                 // reported like a scorer failure, under the name `accounts`.
                 match self.check_currency(tenant, account) {
-                    Ok(()) => accounts.file_event(index, event),
+                    Ok(()) => accounts.file_event(index, event, account),
                     Err(rejection) => {
                         account_refusals.0 += 1;
                         account_refusals.1 = rejection.message;

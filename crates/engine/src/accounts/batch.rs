@@ -19,19 +19,20 @@ use crate::event::{Event, Scale, SurveyKind, TenantId};
 use crate::validate::resolve_scale;
 
 /// What one event does to its account's record.
-enum Work {
-    /// An account event (its payload is the event's).
-    Event,
-    /// A scored survey response: its tally entry.
-    Survey { kind: SurveyKind, scale: Scale, score: i32 },
+enum Work<'a> {
+    /// An account event, with its payload.
+    Event(&'a AccountPayload),
+    /// A scored survey response: its tally entry, and whether its comment
+    /// opens a follow-up item.
+    Survey { kind: SurveyKind, scale: Scale, score: i32, follow_up: bool },
 }
 
 /// One filed event: its account (an index into `AccountBatch::accounts`),
 /// its index in the batch, and what it does.
-struct Filed {
+struct Filed<'a> {
     account: u32,
     event: u32,
-    work: Work,
+    work: Work<'a>,
 }
 
 /// Account work of one batch, by account.
@@ -41,7 +42,7 @@ pub(crate) struct AccountBatch<'a> {
     accounts: Vec<&'a str>,
     /// Indexes into `accounts`, by the hash of the id.
     table: HashTable<u32>,
-    filed: Vec<Filed>,
+    filed: Vec<Filed<'a>>,
 }
 
 impl<'a> AccountBatch<'a> {
@@ -54,10 +55,10 @@ impl<'a> AccountBatch<'a> {
         }
     }
 
-    /// Files account event number `index`, already checked (and its
-    /// currency pinned) in batch order.
-    pub(crate) fn file_event(&mut self, index: usize, event: &'a Event) {
-        self.file(index, &event.account_id, Work::Event);
+    /// Files account event number `index` (whose payload is `payload`),
+    /// already checked (and its currency pinned) in batch order.
+    pub(crate) fn file_event(&mut self, index: usize, event: &'a Event, payload: &'a AccountPayload) {
+        self.file(index, &event.account_id, Work::Event(payload));
     }
 
     /// Files event number `index` if it is a scored survey response from a
@@ -70,10 +71,11 @@ impl<'a> AccountBatch<'a> {
         }
         let (Some(kind), Some(score)) = (survey.kind, survey.score) else { return };
         let Ok(scale) = resolve_scale(kind, survey.scale, &engine.config().surveys) else { return };
-        self.file(index, &event.account_id, Work::Survey { kind, scale, score });
+        let follow_up = !survey.comment.trim().is_empty() && needs_follow_up(kind, scale, score);
+        self.file(index, &event.account_id, Work::Survey { kind, scale, score, follow_up });
     }
 
-    fn file(&mut self, index: usize, account: &'a str, work: Work) {
+    fn file(&mut self, index: usize, account: &'a str, work: Work<'a>) {
         let hash = self.hasher.hash_one(account);
         let accounts = &mut self.accounts;
         let found = self.table.find(hash, |&a| accounts[a as usize] == account).copied();
@@ -99,16 +101,14 @@ impl<'a> AccountBatch<'a> {
                 for &at in filed {
                     let filed = &self.filed[at as usize];
                     let Some(event) = events.get(filed.event as usize) else { continue };
-                    match (&filed.work, &event.payload) {
-                        (Work::Event, crate::event::Payload::Account(payload)) => {
-                            apply_account(record, event, payload);
+                    match filed.work {
+                        Work::Event(payload) => {
+                            record.apply(event.time, payload);
+                            record.apply_labels(&event.labels, event.time);
                         }
-                        (Work::Event, _) => {}
-                        (Work::Survey { kind, scale, score }, _) => {
-                            record.note_survey(event.time, *kind, *scale, *score);
-                            let commented =
-                                event.payload.as_survey().is_some_and(|s| !s.comment.trim().is_empty());
-                            if commented && needs_follow_up(*kind, *scale, *score) {
+                        Work::Survey { kind, scale, score, follow_up } => {
+                            record.note_survey(event.time, kind, scale, score);
+                            if follow_up {
                                 record.open_feedback(&event.id, event.time);
                             }
                         }
@@ -128,11 +128,6 @@ impl<'a> AccountBatch<'a> {
             }
         }
     }
-}
-
-fn apply_account(record: &mut super::AccountRecord, event: &Event, payload: &AccountPayload) {
-    record.apply(event.time, payload);
-    record.apply_labels(&event.labels, event.time);
 }
 
 // === Looking up an AccountKey by borrowed parts ===
