@@ -102,10 +102,7 @@ impl<'a> AccountBatch<'a> {
                     let filed = &self.filed[at as usize];
                     let Some(event) = events.get(filed.event as usize) else { continue };
                     match filed.work {
-                        Work::Event(payload) => {
-                            record.apply(event.time, payload);
-                            record.apply_labels(&event.labels, event.time);
-                        }
+                        Work::Event(payload) => record.apply_event(event.time, &event.labels, payload),
                         Work::Survey { kind, scale, score, follow_up } => {
                             record.note_survey(event.time, kind, scale, score);
                             if follow_up {

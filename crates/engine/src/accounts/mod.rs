@@ -149,9 +149,7 @@ impl Engine {
     ) -> Result<(), Rejection> {
         self.check_currency(tenant, payload)?;
         let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
-        let mut record = self.accounts.accounts.entry(key).or_default();
-        record.apply(time, payload);
-        record.apply_labels(labels, time);
+        self.accounts.accounts.entry(key).or_default().apply_event(time, labels, payload);
         Ok(())
     }
 

@@ -97,6 +97,15 @@ pub struct FeedbackItem {
 }
 
 impl AccountRecord {
+    /// Records one account event with its labels: the payload, then the
+    /// labels merged (the one step both the batch path and
+    /// [`Engine::apply_account_event`](crate::Engine::apply_account_event)
+    /// take, so they cannot drift apart).
+    pub(crate) fn apply_event(&mut self, time: Timestamp, labels: &Labels, payload: &AccountPayload) {
+        self.apply(time, payload);
+        self.apply_labels(labels, time);
+    }
+
     /// Records one event of this account at `time`. Events may come in any
     /// order; the result is the same.
     pub fn apply(&mut self, time: Timestamp, payload: &AccountPayload) {
