@@ -15,19 +15,14 @@ pub use lifecycle::{account_query_response, lifecycle_descriptors};
 // === Events in ===
 
 /// The engine event for a wire event, or why it cannot be one.
-pub fn event(mut wire: proto::Event) -> Result<engine::Event, Rejection> {
-    let labels = Labels::from_pairs(std::mem::take(&mut wire.labels));
-    event_with(wire, labels)
+pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
+    wire_event(WireEvent::from(wire))
 }
 
 /// The engine event for an event as the server decodes it: its strings
 /// and its label vector move into the engine event, sorted in place.
-pub fn wire_event(wire: WireEvent) -> Result<engine::Event, Rejection> {
-    event_with(wire.event, Labels::from_pairs(wire.labels))
-}
-
-/// `wire`'s fields but its labels, which are `labels`.
-fn event_with(wire: proto::Event, labels: Labels) -> Result<engine::Event, Rejection> {
+pub fn wire_event(WireEvent { event: wire, labels }: WireEvent) -> Result<engine::Event, Rejection> {
+    let labels = Labels::from_pairs(labels);
     let time = wire.time.ok_or_else(|| reject(RejectionReason::MissingTime, "event has no time"))?;
     let time =
         timestamp(&time).ok_or_else(|| reject(RejectionReason::MissingTime, "event time is out of range"))?;
