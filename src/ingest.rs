@@ -72,11 +72,11 @@ impl Ingestor {
         }
         let this = Arc::clone(self);
         let tenant = tenant.clone();
-        if self.durability.is_none() {
+        let Some(durability) = self.durability.clone() else {
             let size = events.len();
             return on_cpu(size, move || this.run_in_memory(&tenant, events, now)).await?;
-        }
-        tokio::spawn(async move { this.run(tenant, events, now).await })
+        };
+        tokio::spawn(async move { this.run_durable(&durability, tenant, events, now).await })
             .await
             .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
     }
@@ -96,18 +96,16 @@ impl Ingestor {
     }
 
     /// A durable batch: check and reserve, log (awaiting the ack), apply.
-    async fn run(
+    async fn run_durable(
         self: Arc<Self>,
+        durability: &Durability,
         tenant: TenantId,
         events: EncodedEvents,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
         // A snapshot waits while any batch is between here and apply (see
         // `durability`), so dedup reservations and the log stay in step.
-        let _admitted = match &self.durability {
-            Some(durability) => Some(durability.admit().await),
-            None => None,
-        };
+        let _admitted = durability.admit().await;
         // Decode, convert and validate each event on its own, then reserve
         // the ids (atomically per id): one step, one hand-off to the
         // blocking pool.
@@ -118,8 +116,7 @@ impl Ingestor {
             on_cpu(size, move || this.check_and_reserve(&batch_tenant, events, now)).await??;
 
         // Log: durable before the aggregates change.
-        if let Some(durability) = &self.durability
-            && !counted.is_empty()
+        if !counted.is_empty()
             && let Err(error) = durability.log(&tenant, now, &counted).await
         {
             self.engine.release_ids(&tenant, &counted, now);
