@@ -199,12 +199,7 @@ impl Message for WireEvent {
         for (key, value) in &self.labels {
             encoding::encode_key(EVENT_LABELS, WireType::LengthDelimited, buf);
             encoding::encode_varint(entry_len(key, value) as u64, buf);
-            if !key.is_empty() {
-                encoding::string::encode(ENTRY_KEY, key, buf);
-            }
-            if !value.is_empty() {
-                encoding::string::encode(ENTRY_VALUE, value, buf);
-            }
+            encode_entry(key, value, buf);
         }
     }
 
@@ -255,12 +250,7 @@ struct LabelEntry {
 
 impl Message for LabelEntry {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        if !self.key.is_empty() {
-            encoding::string::encode(ENTRY_KEY, &self.key, buf);
-        }
-        if !self.value.is_empty() {
-            encoding::string::encode(ENTRY_VALUE, &self.value, buf);
-        }
+        encode_entry(&self.key, &self.value, buf);
     }
 
     fn merge_field(
@@ -284,6 +274,16 @@ impl Message for LabelEntry {
     fn clear(&mut self) {
         self.key.clear();
         self.value.clear();
+    }
+}
+
+/// Encodes a map entry's body; empty strings are left out.
+fn encode_entry(key: &String, value: &String, buf: &mut impl BufMut) {
+    if !key.is_empty() {
+        encoding::string::encode(ENTRY_KEY, key, buf);
+    }
+    if !value.is_empty() {
+        encoding::string::encode(ENTRY_VALUE, value, buf);
     }
 }
 
