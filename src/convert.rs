@@ -272,11 +272,11 @@ pub fn query_response(metric: String, result: engine::QueryResult) -> proto::Que
     }
 }
 
-pub(crate) fn time_range(range: engine::TimeRange) -> proto::TimeRange {
+fn time_range(range: engine::TimeRange) -> proto::TimeRange {
     proto::TimeRange { start: Some(to_timestamp(range.start)), end: Some(to_timestamp(range.end)) }
 }
 
-pub(crate) fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
+fn metric_value(value: engine::MetricValue) -> proto::MetricValue {
     proto::MetricValue {
         value: value.value,
         count: value.count,

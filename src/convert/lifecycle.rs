@@ -3,26 +3,16 @@
 
 use rapport_engine as engine;
 
-use super::{describe_metric, metric_value, time_range, to_timestamp};
+use super::{describe_metric, query_response, to_timestamp};
 use crate::proto;
 
-/// The wire answer for a lifecycle answer.
+/// The wire answer for a lifecycle answer: its groups as
+/// [`query_response`] gives a survey metric's, plus its tables.
 pub fn account_query_response(metric: String, answer: engine::AccountAnswer) -> proto::QueryResponse {
-    proto::QueryResponse {
-        metric,
-        window: Some(time_range(answer.window)),
-        groups: answer
-            .groups
-            .into_iter()
-            .map(|group| proto::Group {
-                labels: group.labels.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-                value: Some(metric_value(group.value)),
-                points: vec![],
-                target: None,
-            })
-            .collect(),
-        tables: answer.tables.into_iter().map(table).collect(),
-    }
+    let engine::AccountAnswer { window, groups, tables } = answer;
+    let mut response = query_response(metric, engine::QueryResult { window, groups });
+    response.tables = tables.into_iter().map(table).collect();
+    response
 }
 
 fn table(table: engine::Table) -> proto::Table {
