@@ -84,7 +84,7 @@ fn a_second_store_on_one_directory_is_refused_naming_the_holder_until_the_first_
     let lock_file = dir.path().join("LOCK");
     assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{}\n", std::process::id()));
 
-    let err = Store::recover(dir.path(), StoreOptions::default()).err().expect("the directory is locked");
+    let err = Store::recover(dir.path(), StoreOptions::default()).expect_err("the directory is locked");
     let message = err.to_string();
     match err {
         StoreError::Locked { dir: locked, holder } => {
