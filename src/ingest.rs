@@ -272,7 +272,7 @@ mod tests {
             assert!(durability.snapshot().await?.is_some());
         }
         assert_eq!(durability.snapshot().await?, None, "nothing new, no snapshot");
-        let first_segment = dir.path().join("wal").join(format!("{:020}.wal", 1));
+        let first_segment = dir.path().join("wal").join(format!("{:020}.seg", 1));
         assert!(!first_segment.exists(), "the log behind the previous snapshot is deleted");
         drop((engine, durability, ingestor));
 

@@ -129,3 +129,4 @@ pub fn group_value(response: &proto::QueryResponse, labels: &[(&str, &str)]) -> 
 pub fn assert_close(actual: f64, expected: f64) {
     assert!((actual - expected).abs() < 1e-9, "expected {expected}, got {actual}");
 }
+pub mod daemon;
