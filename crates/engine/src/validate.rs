@@ -201,7 +201,7 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     if custom.type_name.is_empty() {
         return Err(Rejection::new(R::MissingField, "custom event has no type name"));
     }
-    if !is_key(&custom.type_name, limits)
+    if !is_label_key(&custom.type_name, limits)
         || custom.type_name == SurveyResponse::EVENT_TYPE
         || AccountPayload::EVENT_TYPES.contains(&custom.type_name.as_str())
     {
@@ -228,7 +228,7 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
         ));
     }
     for (index, (name, value)) in custom.values.iter().enumerate() {
-        if !is_key(name, limits) || custom.values[..index].iter().any(|(n, _)| n == name) {
+        if !is_label_key(name, limits) || custom.values[..index].iter().any(|(n, _)| n == name) {
             return Err(Rejection::new(
                 R::InvalidLabel,
                 format!(
@@ -334,20 +334,26 @@ pub fn validate_account(
     }
 }
 
-fn is_key(key: &str, limits: &EventLimits) -> bool {
+/// Whether `key` may name a label: 1 to `max_label_key_len` characters of
+/// `[A-Za-z0-9_.-]`. Ingest applies it to label keys (and custom value and
+/// attribute names), queries to the labels they filter and group by, so a
+/// query cannot name a label no event could carry.
+pub(crate) fn is_label_key(key: &str, limits: &EventLimits) -> bool {
     !key.is_empty()
         && key.len() <= limits.max_label_key_len
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// The label-key rule in words, for messages.
+pub(crate) fn label_key_rule(limits: &EventLimits) -> String {
+    format!("1 to {} characters of [A-Za-z0-9_.-]", limits.max_label_key_len)
+}
+
 fn validate_label(key: &str, value: &str, limits: &EventLimits) -> Result<(), Rejection> {
-    if !is_key(key, limits) {
+    if !is_label_key(key, limits) {
         return Err(Rejection::new(
             RejectionReason::InvalidLabel,
-            format!(
-                "label key {key:?} must be 1 to {} characters of [A-Za-z0-9_.-]",
-                limits.max_label_key_len
-            ),
+            format!("label key {key:?} must be {}", label_key_rule(limits)),
         ));
     }
     if value.is_empty() || value.len() > limits.max_label_value_len {

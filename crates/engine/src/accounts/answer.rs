@@ -54,6 +54,7 @@ impl Answering<'_> {
                         ("expansion_minor", r.expansion as f64),
                         ("contraction_minor", r.contraction as f64),
                         ("churned_mrr_minor", r.churned_mrr as f64),
+                        ("capped_minor", r.capped as f64),
                     ];
                     for (name, v) in [("grr", r.grr()), ("nrr", r.nrr()), ("logo_churn", r.logo_churn())] {
                         details.extend(v.map(|v| (name, v)));

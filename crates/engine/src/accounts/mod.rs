@@ -255,7 +255,8 @@ impl Engine {
     /// Adds `state` to the account state (into a fresh engine, before
     /// serving); a record already present for an account is replaced.
     pub fn restore_accounts(&self, state: AccountsState) {
-        for (tenant, account, record) in state.accounts {
+        for (tenant, account, mut record) in state.accounts {
+            record.reorder_restored();
             self.accounts.accounts.insert(AccountKey { tenant, account: account.into() }, record);
         }
         for (tenant, currency) in state.currencies {

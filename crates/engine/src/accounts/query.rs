@@ -52,7 +52,7 @@ impl Engine {
                 query.metric
             )));
         }
-        check_filters(&query.filters)?;
+        query.check_labels(&self.config().limits)?;
         let inactive_days = parse_parameters(metric, &query.metric, parameters)?;
         let window = self.window_of(query.window, now)?;
         let group_by: Vec<String> = if query.group_by.is_empty() && metric.by_cohort() {
@@ -106,16 +106,6 @@ impl Engine {
             groups.entry(key).or_default().push((entry.key().account.clone(), record.clone()));
         }
         Ok(groups)
-    }
-}
-
-fn check_filters(filters: &[LabelFilter]) -> Result<(), QueryError> {
-    match filters.iter().find(|f| f.label.is_empty() || f.values.is_empty()) {
-        Some(f) => Err(QueryError::InvalidFilter(format!(
-            "filter on {:?} needs a label and at least one value",
-            f.label
-        ))),
-        None => Ok(()),
     }
 }
 

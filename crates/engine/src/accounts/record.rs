@@ -69,7 +69,8 @@ pub struct AccountRecord {
     mrr_base: i64,
     /// Churns before this time are already folded into `mrr_base`.
     mrr_folded_before: Option<Timestamp>,
-    /// MRR changes, by time (arrival order among equal times).
+    /// MRR changes, by time; at one instant increases first, then
+    /// decreases (`MrrKind::order_at_same_time`), else in arrival order.
     mrr: Vec<MrrEntry>,
     /// Low-score comments and their follow-ups, by response id.
     feedback: Vec<FeedbackItem>,
@@ -160,6 +161,13 @@ impl AccountRecord {
             feedback: old.feedback,
             ..AccountRecord::default()
         }
+    }
+
+    /// Puts a restored record's MRR changes in today's order: a snapshot
+    /// written before changes at one instant were ordered (increases
+    /// first) holds them in arrival order.
+    pub(crate) fn reorder_restored(&mut self) {
+        self.mrr.sort_by_key(ByTime::key);
     }
 
     /// Merges the labels of one of this account's events at `time` (see
@@ -296,7 +304,9 @@ impl AccountRecord {
     }
 
     /// MRR in minor units from the changes before `t`; a `churned` event
-    /// sets it to 0 (after the MRR changes at its own time).
+    /// sets it to 0 (after the MRR changes at its own time). Never below
+    /// zero: a decrease larger than the MRR takes it to 0 (see
+    /// [`MrrKind::apply`]).
     pub fn mrr_at(&self, t: Timestamp) -> i64 {
         let before = self.mrr.partition_point(|e| e.time < t);
         let folded = self.mrr_folded_before;
@@ -306,12 +316,12 @@ impl AccountRecord {
             .filter(|c| c.churned && c.time < t && folded.is_none_or(|f| c.time >= f))
             .map(|c| c.time)
             .peekable();
-        let mut mrr = self.mrr_base;
+        let mut mrr = self.mrr_base.max(0);
         for entry in &self.mrr[..before] {
             while churns.next_if(|c| *c < entry.time).is_some() {
                 mrr = 0;
             }
-            mrr = mrr.saturating_add(entry.kind.signed(entry.amount));
+            mrr = entry.kind.apply(mrr, entry.amount).0;
         }
         if churns.next().is_some() {
             mrr = 0;
@@ -395,27 +405,30 @@ fn earliest(current: Option<Timestamp>, time: Timestamp) -> Option<Timestamp> {
     Some(current.map_or(time, |t| t.min(time)))
 }
 
-/// Keeps `items` sorted by time; among equal times, in arrival order. A
-/// history grows by one slot at a time, since most accounts have few changes.
-fn insert_by_time<T: Copy + HasTime>(items: &mut Vec<T>, item: T) {
-    let at = items.partition_point(|x| x.time() <= item.time());
+/// Keeps `items` sorted by their key (time first); among equal keys, in
+/// arrival order. A history grows by one slot at a time, since most
+/// accounts have few changes.
+fn insert_by_time<T: Copy + ByTime>(items: &mut Vec<T>, item: T) {
+    let at = items.partition_point(|x| x.key() <= item.key());
     items.reserve_exact(1);
     items.insert(at, item);
 }
 
-trait HasTime {
-    fn time(&self) -> Timestamp;
+/// The order of a history: by time, then by what happens first at one
+/// instant.
+trait ByTime {
+    fn key(&self) -> (Timestamp, u8);
 }
 
-impl HasTime for StatusChange {
-    fn time(&self) -> Timestamp {
-        self.time
+impl ByTime for StatusChange {
+    fn key(&self) -> (Timestamp, u8) {
+        (self.time, 0)
     }
 }
 
-impl HasTime for MrrEntry {
-    fn time(&self) -> Timestamp {
-        self.time
+impl ByTime for MrrEntry {
+    fn key(&self) -> (Timestamp, u8) {
+        (self.time, self.kind.order_at_same_time())
     }
 }
 
