@@ -1,6 +1,7 @@
 //! Activation rate, time to first value beside time to activation,
 //! onboarding timeliness and inactive-after-activation, as pure functions
-//! over account records (METRICS.md, "Onboarding and value").
+//! over account records (docs/metrics.md, "Onboarding and value" and
+//! "Inactive after activation").
 //!
 //! **Invariant:** cohorts of these metrics are deals closed in the window
 //! (`[start, end)`), except inactivity, which is a state at `now`. Times are
@@ -168,7 +169,7 @@ pub struct Inactive {
 }
 
 /// Accounts activated by `now`, not churned, with no usage event in
-/// `[now − period, now]`. METRICS.md's default period is 30 days.
+/// `[now − period, now]`. docs/metrics.md's default period is 30 days.
 pub fn inactive_after_activation(
     accounts: impl IntoIterator<Item = impl AccountEntry>,
     now: Timestamp,
