@@ -14,7 +14,8 @@ use crate::time::{Duration, Timestamp};
 pub enum RejectionReason {
     /// The id is empty or too long.
     InvalidId,
-    /// The event time is missing.
+    /// The event time is missing, or malformed on the wire (nanos outside
+    /// 0..=999,999,999, seconds that do not fit in milliseconds).
     MissingTime,
     /// The event time is further ahead than the allowed clock skew.
     TooFarInFuture,

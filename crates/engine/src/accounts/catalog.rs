@@ -29,7 +29,7 @@ type Entry = (Metric, &'static str, &'static str, &'static str, Option<f64>, Opt
 /// Query parameter of `inactive_accounts`: the inactivity period in days.
 pub const INACTIVE_DAYS: &str = "inactive_days";
 
-/// METRICS.md's default inactivity period.
+/// The default inactivity period (docs/metrics.md).
 pub const DEFAULT_INACTIVE_DAYS: i64 = 30;
 
 /// Prefix of the survey-per-cohort metrics (`cohort_nps`, ...).

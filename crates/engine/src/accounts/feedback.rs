@@ -1,4 +1,4 @@
-//! Feedback follow-up (METRICS.md, "Qualitative feedback"): the open
+//! Feedback follow-up (docs/metrics.md, "Qualitative feedback follow-up"): the open
 //! backlog and the share addressed within 24 hours, as a pure function over
 //! the items of a tenant's feedback book (`followups.rs`).
 //!

@@ -2,7 +2,7 @@
 //! beside the account records, not inside them.
 //!
 //! Every low-score comment needs a follow-up, whether or not its response
-//! names an account (METRICS.md, "Qualitative feedback"), so a comment
+//! names an account (docs/metrics.md, "Qualitative feedback follow-up"), so a comment
 //! cannot live in an account record. A tenant's book holds one
 //! [`FeedbackItem`] per response id (unique per tenant, the dedup key), found
 //! by hash: a `feedback_addressed` names the response, so it closes the

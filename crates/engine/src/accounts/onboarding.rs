@@ -1,6 +1,7 @@
 //! Activation rate, time to first value beside time to activation,
 //! onboarding timeliness and inactive-after-activation, as pure functions
-//! over account records (METRICS.md, "Onboarding and value").
+//! over account records (docs/metrics.md, "Onboarding and value" and
+//! "Inactive after activation").
 //!
 //! **Invariant:** cohorts of these metrics are deals closed in the window
 //! (`[start, end)`), except inactivity, which is a state as of a time (the
@@ -171,7 +172,7 @@ pub struct Inactive {
 /// Accounts activated by `at`, not churned then, with no usage event in
 /// `[at − period, at]`, judged as of `at` (a window's end, or now): usage
 /// after `at` does not make an account active for it. Each is listed with
-/// its latest usage by `at`. METRICS.md's default period is 30 days. Exact
+/// its latest usage by `at`. docs/metrics.md's default period is 30 days. Exact
 /// for periods of whole days (see [`AccountRecord::last_usage_by`]).
 ///
 /// [`AccountRecord::last_usage_by`]: super::record::AccountRecord::last_usage_by

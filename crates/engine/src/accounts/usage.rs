@@ -1,4 +1,4 @@
-//! Processing volume (METRICS.md, "Onboarding and value"): per-account usage
+//! Processing volume (docs/metrics.md, "Processing volume"): per-account usage
 //! buckets and the windowed totals with the change against the previous
 //! window of the same length; and the latest usage as of any time, for
 //! inactivity judged at a window's end.
