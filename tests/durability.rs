@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::daemon::*;
+use common::durable::*;
 use common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -114,8 +114,8 @@ async fn acked_events_survive_sigkill_at_random_points_exactly_once() {
     let flags = ["--snapshot-interval", "100ms"];
     const ROUNDS: usize = 4;
     for round in 0..=ROUNDS {
-        let daemon = Daemon::start(dir.path(), &flags);
-        let client = daemon.client().await;
+        let daemon = start(dir.path(), &flags);
+        let client = connect(&daemon).await;
 
         // Every acknowledged event is there; an unacknowledged one may be.
         let (acked, sent, streamed) = {
@@ -206,8 +206,8 @@ async fn a_repeated_id_counts_once_within_a_batch_and_across_concurrent_batches(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_zero_dedup_window_counts_a_retry_twice_and_remembers_no_id() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &["--dedup-window", "0"]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &["--dedup-window", "0"]);
+    let client = connect(&daemon).await;
     let events = batch("off", 10);
     for _ in 0..2 {
         let result = client.record(events.clone()).await.unwrap();
@@ -221,8 +221,8 @@ async fn a_zero_dedup_window_counts_a_retry_twice_and_remembers_no_id() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_rapportd_on_the_same_data_dir_is_refused_naming_the_first() {
     let dir = tempfile::tempdir().unwrap();
-    let first = Daemon::start(dir.path(), &[]);
-    let client = first.client().await;
+    let first = start(dir.path(), &[]);
+    let client = connect(&first).await;
     let mut acked = batch("lock-before", 20);
     assert_eq!(client.record(acked.clone()).await.unwrap().accepted, 20);
 
@@ -231,7 +231,7 @@ async fn a_second_rapportd_on_the_same_data_dir_is_refused_naming_the_first() {
         .expect("a second rapportd on a data directory in use is refused");
     let dir_name = dir.path().display().to_string();
     assert!(failed.output.contains(&dir_name), "names the directory:\n{}", failed.output);
-    let holder = format!("process {}", first.child.id());
+    let holder = format!("process {}", first.pid());
     assert!(failed.output.contains(&holder), "names the holder's pid:\n{}", failed.output);
 
     // The first server was not disturbed: it keeps acknowledging, and after
@@ -241,15 +241,15 @@ async fn a_second_rapportd_on_the_same_data_dir_is_refused_naming_the_first() {
     assert_eq!(client.record(more.clone()).await.unwrap().accepted, 30);
     acked.extend(more);
     first.kill();
-    let second = Daemon::start(dir.path(), &[]);
-    assert_nps(second.client().await.nps().await, expected_nps(&acked));
+    let second = start(dir.path(), &[]);
+    assert_nps(connect(&second).await.nps().await, expected_nps(&acked));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &[]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &[]);
+    let client = connect(&daemon).await;
     let mut sent = Vec::new();
     for b in 0..3 {
         let events = batch(&format!("torn-{b}"), 20);
@@ -264,8 +264,8 @@ async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     let head = std::fs::read(&segment).unwrap()[..24].to_vec();
     std::fs::OpenOptions::new().append(true).open(&segment).unwrap().write_all(&head).unwrap();
 
-    let daemon = Daemon::start(dir.path(), &[]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &[]);
+    let client = connect(&daemon).await;
     assert_nps(client.nps().await, expected_nps(&sent));
     assert!(daemon.logs().contains("torn"), "{}", daemon.logs());
     // The log goes on after the truncated tail.
@@ -273,25 +273,25 @@ async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     assert_eq!(client.record(more.clone()).await.unwrap().accepted, 5);
     sent.extend(more);
     daemon.kill();
-    let daemon = Daemon::start(dir.path(), &[]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&sent));
+    let daemon = start(dir.path(), &[]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&sent));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_damaged_snapshot_falls_back_to_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &[]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &[]);
+    let client = connect(&daemon).await;
     let events = batch("snap", 30);
     assert_eq!(client.record(events.clone()).await.unwrap().accepted, 30);
-    daemon.terminate(); // writes the shutdown snapshot
+    stop(daemon); // writes the shutdown snapshot
 
     let snapshots = files(&dir.path().join("snapshots"));
     assert_eq!(snapshots.len(), 1, "{snapshots:?}");
     flip_last_byte(&snapshots[0]);
 
-    let daemon = Daemon::start(dir.path(), &[]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &[]);
+    let client = connect(&daemon).await;
     assert_nps(client.nps().await, expected_nps(&events));
     assert!(daemon.logs().contains("damaged"), "{}", daemon.logs());
     // Dedup state came back from the log too.
@@ -301,8 +301,8 @@ async fn a_damaged_snapshot_falls_back_to_the_log() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_record_in_the_middle_stops_start_up_until_repair_is_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &[]);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &[]);
+    let client = connect(&daemon).await;
     for b in 0..2 {
         assert_eq!(client.record(batch(&format!("mid-{b}"), 10)).await.unwrap().accepted, 10);
     }
@@ -314,12 +314,12 @@ async fn a_corrupt_record_in_the_middle_stops_start_up_until_repair_is_asked_for
     assert!(failed.output.contains("corrupt write-ahead log record"), "{}", failed.output);
     assert!(failed.output.contains("--repair-log"), "{}", failed.output);
 
-    let daemon = Daemon::start(dir.path(), &["--repair-log"]);
+    let daemon = start(dir.path(), &["--repair-log"]);
     assert!(daemon.logs().contains("repaired the log"), "{}", daemon.logs());
     // Issue 13: only the damaged record is given up (this test used to
     // expect 0: everything from the damage on was dropped).
     let intact = batch("mid-1", 10);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&intact));
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&intact));
 }
 
 #[cfg(target_os = "linux")]
@@ -340,7 +340,7 @@ async fn a_full_disk_refuses_batches_instead_of_acking_them() {
         });
     }
     let daemon = Daemon::try_start(limited).unwrap_or_else(|f| panic!("{}", f.output));
-    let client = daemon.client().await;
+    let client = connect(&daemon).await;
     let mut acked = Vec::new();
     let mut refusal = None;
     for b in 0..200 {
@@ -363,6 +363,6 @@ async fn a_full_disk_refuses_batches_instead_of_acking_them() {
     assert_nps(client.nps().await, expected_nps(&acked));
     daemon.kill();
 
-    let daemon = Daemon::start(dir.path(), &[]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&acked));
+    let daemon = start(dir.path(), &[]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&acked));
 }

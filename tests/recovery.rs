@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::daemon::*;
+use common::durable::*;
 use common::*;
 use rapport::proto;
 
@@ -20,7 +20,7 @@ const BATCH: usize = 200;
 /// Records `count` batches of `BATCH` events named `{prefix}{b}-{i}`, one
 /// log record each, and returns them.
 async fn ingest(daemon: &Daemon, prefix: &str, count: usize) -> Vec<Vec<proto::Event>> {
-    let client = daemon.client().await;
+    let client = connect(daemon).await;
     let mut batches = Vec::new();
     for b in 0..count {
         let events = batch(&format!("{prefix}{b}"), BATCH);
@@ -54,10 +54,6 @@ fn cut(path: &Path, len: u64) {
     std::fs::OpenOptions::new().write(true).open(path).unwrap().set_len(len).unwrap();
 }
 
-fn refused(dir: &Path, extra: &[&str]) -> String {
-    Daemon::try_start(command(dir, extra)).err().expect("rapportd refuses to start").output
-}
-
 fn assert_mentions(text: &str, parts: &[&str]) {
     for part in parts {
         assert!(text.contains(part), "{part:?} not in:\n{text}");
@@ -68,10 +64,10 @@ fn assert_mentions(text: &str, parts: &[&str]) {
 /// record 5), restarted, acknowledged 19 more and was killed: the issue's
 /// directory. Returns the two runs' batches and the (only) segment.
 async fn snapshot_then_more(dir: &Path) -> (Vec<Vec<proto::Event>>, Vec<Vec<proto::Event>>, PathBuf) {
-    let daemon = Daemon::start(dir, &[]);
+    let daemon = start(dir, &[]);
     let before = ingest(&daemon, "before", 5).await;
-    daemon.terminate();
-    let daemon = Daemon::start(dir, &[]);
+    stop(daemon);
+    let daemon = start(dir, &[]);
     let after = ingest(&daemon, "after", 19).await;
     daemon.kill();
     let segment = last_segment(dir);
@@ -84,7 +80,7 @@ async fn snapshot_then_more(dir: &Path) -> (Vec<Vec<proto::Event>>, Vec<Vec<prot
 #[tokio::test(flavor = "multi_thread")]
 async fn a_log_cut_at_a_record_boundary_is_refused_and_repair_keeps_every_record_before_it() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &[]);
+    let daemon = start(dir.path(), &[]);
     let batches = ingest(&daemon, "b", 10).await;
     daemon.kill();
     let segment = last_segment(dir.path());
@@ -95,15 +91,15 @@ async fn a_log_cut_at_a_record_boundary_is_refused_and_repair_keeps_every_record
     let output = refused(dir.path(), &[]);
     assert_mentions(&output, &["records 8 to 10 (3 records)", "acknowledged", "--repair-log", "backup"]);
 
-    let daemon = Daemon::start(dir.path(), &["--repair-log"]);
+    let daemon = start(dir.path(), &["--repair-log"]);
     assert_mentions(&daemon.logs(), &["repaired the log", "records 8 to 10"]);
     let kept = all(&batches[..7]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&kept));
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&kept));
     daemon.kill();
 
     // The repair is recorded: a plain start needs no --repair-log again.
-    let daemon = Daemon::start(dir.path(), &[]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&kept));
+    let daemon = start(dir.path(), &[]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&kept));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,18 +113,18 @@ async fn an_emptied_last_segment_is_refused_and_repair_starts_from_the_snapshot(
     let output = refused(dir.path(), &[]);
     assert_mentions(&output, &["records from 6 on", "header is damaged", "--repair-log"]);
 
-    let daemon = Daemon::start(dir.path(), &["--repair-log"]);
+    let daemon = start(dir.path(), &["--repair-log"]);
     assert_mentions(&daemon.logs(), &["repaired the log", "records from 6 on"]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&all(&before)));
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&all(&before)));
     daemon.kill();
-    let daemon = Daemon::start(dir.path(), &[]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&all(&before)));
+    let daemon = start(dir.path(), &[]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&all(&before)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_log_cut_mid_record_is_refused_instead_of_being_called_never_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(dir.path(), &[]);
+    let daemon = start(dir.path(), &[]);
     let batches = ingest(&daemon, "b", 10).await;
     daemon.kill();
     let segment = last_segment(dir.path());
@@ -140,8 +136,8 @@ async fn a_log_cut_mid_record_is_refused_instead_of_being_called_never_acknowled
     assert_mentions(&output, &["record 10:", "up to 10 was acknowledged"]);
     assert!(!output.contains("torn"), "not a torn write:\n{output}");
 
-    let daemon = Daemon::start(dir.path(), &["--repair-log"]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&all(&batches[..9])));
+    let daemon = start(dir.path(), &["--repair-log"]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&all(&batches[..9])));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,15 +150,15 @@ async fn repair_gives_up_only_the_damaged_record_and_keeps_the_intact_ones_after
     let output = refused(dir.path(), &[]);
     assert_mentions(&output, &["record 10: corrupt write-ahead log record", "--repair-log"]);
 
-    let daemon = Daemon::start(dir.path(), &["--repair-log"]);
+    let daemon = start(dir.path(), &["--repair-log"]);
     assert_mentions(&daemon.logs(), &["repaired the log", "record 10:"]);
     let kept: Vec<proto::Event> =
         all(before.iter().chain(after.iter().enumerate().filter(|(b, _)| *b != 4).map(|(_, e)| e)));
     assert_eq!(kept.len(), 23 * BATCH);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&kept));
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&kept));
     daemon.kill();
-    let daemon = Daemon::start(dir.path(), &[]);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&kept));
+    let daemon = start(dir.path(), &[]);
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&kept));
 }
 
 // === Damage the snapshot covers: start-up goes on ===
@@ -174,11 +170,11 @@ async fn damage_to_a_record_the_snapshot_holds_does_not_stop_start_up() {
     // Record 2 is in the snapshot (taken at record 5).
     flip_byte_at(&segment, b"before1-");
 
-    let daemon = Daemon::start(dir.path(), &[]);
+    let daemon = start(dir.path(), &[]);
     assert_mentions(&daemon.logs(), &["skipped damage", "record 2:", "snapshot holds"]);
     let everything = all(before.iter().chain(&after));
     assert_eq!(everything.len(), 24 * BATCH);
-    assert_nps(daemon.client().await.nps().await, expected_nps(&everything));
+    assert_nps(connect(&daemon).await.nps().await, expected_nps(&everything));
 }
 
 // === A data directory from before segment headers ===
@@ -233,14 +229,14 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn make_format_1_fixture() {
     let binary = PathBuf::from(std::env::var("RAPPORTD_OLD").unwrap());
     let out = PathBuf::from(std::env::var("FIXTURE_OUT").unwrap());
-    for (batches, stop) in [(0..3, "term"), (3..5, "kill")] {
+    for (batches, how) in [(0..3, "term"), (3..5, "kill")] {
         let daemon = Daemon::try_start(command_of(&binary, &out, &LONG_RETENTION))
             .unwrap_or_else(|f| panic!("{}", f.output));
-        let client = daemon.client().await;
+        let client = connect(&daemon).await;
         for b in batches {
             assert_eq!(client.record(fixture_batch(b)).await.unwrap().accepted, 50);
         }
-        if stop == "term" { daemon.terminate() } else { daemon.kill() }
+        if how == "term" { stop(daemon) } else { daemon.kill() }
     }
 }
 
@@ -250,8 +246,8 @@ async fn a_data_directory_written_before_segment_headers_still_recovers_and_goes
     copy_dir(Path::new(FIXTURE), dir.path());
     let expected: Vec<proto::Event> = (0..5).flat_map(fixture_batch).collect();
 
-    let daemon = Daemon::start(dir.path(), &LONG_RETENTION);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &LONG_RETENTION);
+    let client = connect(&daemon).await;
     assert_nps(client.nps_in(fixture_query()).await, expected_nps(&expected));
     // The log goes on in a format-2 segment after the old one.
     let more = batch("new", 20);
@@ -263,8 +259,8 @@ async fn a_data_directory_written_before_segment_headers_still_recovers_and_goes
         .collect();
     assert_eq!(names, ["00000000000000000001.wal", "00000000000000000006.seg"]);
 
-    let daemon = Daemon::start(dir.path(), &LONG_RETENTION);
-    let client = daemon.client().await;
+    let daemon = start(dir.path(), &LONG_RETENTION);
+    let client = connect(&daemon).await;
     assert_nps(client.nps_in(fixture_query()).await, expected_nps(&expected));
     assert_nps(client.nps().await, expected_nps(&more));
 }

@@ -1,7 +1,7 @@
 //! Lifecycle, revenue, usage and follow-up events as the engine sees them.
 //!
-//! These are the payloads of the customer-lifecycle metrics (METRICS.md,
-//! "Revenue and retention", "Cohorts", "Onboarding and value"). Each names
+//! These are the payloads of the customer-lifecycle metrics (docs/metrics.md,
+//! "Accounts"). Each names
 //! one account (the event's `account_id`, required) and is kept in that
 //! account's record, never in a series per account.
 //!

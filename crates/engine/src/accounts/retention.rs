@@ -1,5 +1,5 @@
 //! GRR, NRR and logo churn for any period `[start, end)`, as pure functions
-//! over account records (METRICS.md, "Revenue and retention").
+//! over account records (docs/metrics.md, "Revenue retention and logo churn").
 //!
 //! **Invariant:** only accounts active at the period's start take part.
 //! An account is active at `t` if its deal closed before `t` and it is not
