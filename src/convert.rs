@@ -24,8 +24,8 @@ pub fn event(wire: proto::Event) -> Result<engine::Event, Rejection> {
 pub fn wire_event(WireEvent { event: wire, labels }: WireEvent) -> Result<engine::Event, Rejection> {
     let labels = Labels::from_pairs(labels);
     let time = wire.time.ok_or_else(|| reject(RejectionReason::MissingTime, "event has no time"))?;
-    let time =
-        timestamp(&time).ok_or_else(|| reject(RejectionReason::MissingTime, "event time is out of range"))?;
+    let time = checked_timestamp(&time)
+        .map_err(|why| reject(RejectionReason::MissingTime, &format!("event time is malformed: {why}")))?;
     let payload = match wire.payload {
         Some(proto::event::Payload::SurveyResponse(survey)) => {
             engine::Payload::SurveyResponse(survey_response(survey))
@@ -85,8 +85,9 @@ fn account_lifecycle(wire: proto::AccountLifecycle) -> Result<AccountPayload, Re
             let due = wire.due.ok_or_else(|| {
                 reject(RejectionReason::MissingField, "milestone_reached event needs a due time")
             })?;
-            let due = timestamp(&due)
-                .ok_or_else(|| reject(RejectionReason::MissingField, "milestone due time is out of range"))?;
+            let due = checked_timestamp(&due).map_err(|why| {
+                reject(RejectionReason::MissingField, &format!("milestone due time is malformed: {why}"))
+            })?;
             Ok(AccountPayload::MilestoneReached { milestone: wire.milestone, due })
         }
         Ok(K::Churned) => Ok(AccountPayload::Churned),
@@ -157,11 +158,26 @@ pub fn rejection(index: usize, rejection: Rejection) -> proto::Rejection {
 
 // === Time ===
 
-/// Milliseconds since the epoch for a protobuf timestamp; `None` if it does
-/// not fit.
+/// Milliseconds since the epoch for a protobuf timestamp; `None` if it is
+/// malformed (see [`checked_timestamp`]).
 pub fn timestamp(t: &pbjson_types::Timestamp) -> Option<Timestamp> {
-    let millis = t.seconds.checked_mul(1000)?.checked_add(i64::from(t.nanos.div_euclid(1_000_000)))?;
-    Some(Timestamp(millis))
+    checked_timestamp(t).ok()
+}
+
+/// Milliseconds since the epoch for a protobuf timestamp, or why it is
+/// malformed: `google.protobuf.Timestamp` holds nanos in 0..=999,999,999
+/// (an instant before the epoch has negative seconds, never negative
+/// nanos), so anything else is a broken client, not a time to round. Times
+/// are kept to the millisecond: the nanos below it are dropped.
+pub fn checked_timestamp(t: &pbjson_types::Timestamp) -> Result<Timestamp, String> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(format!("nanos {} is outside 0..=999999999", t.nanos));
+    }
+    t.seconds
+        .checked_mul(1000)
+        .and_then(|millis| millis.checked_add(i64::from(t.nanos / 1_000_000)))
+        .map(Timestamp)
+        .ok_or_else(|| format!("seconds {} is out of range", t.seconds))
 }
 
 /// A protobuf timestamp for milliseconds since the epoch.
@@ -173,10 +189,28 @@ pub fn to_timestamp(t: Timestamp) -> pbjson_types::Timestamp {
     }
 }
 
-/// Milliseconds for a protobuf duration; `None` if it does not fit.
+/// Milliseconds for a protobuf duration; `None` if it is malformed (see
+/// [`checked_duration`]).
 pub fn duration(d: &pbjson_types::Duration) -> Option<engine::Duration> {
-    let millis = d.seconds.checked_mul(1000)?.checked_add(i64::from(d.nanos / 1_000_000))?;
-    Some(engine::Duration(millis))
+    checked_duration(d).ok()
+}
+
+/// Milliseconds for a protobuf duration, or why it is malformed:
+/// `google.protobuf.Duration` holds nanos in -999,999,999..=999,999,999
+/// with the sign of its seconds. Kept to the millisecond, like times: the
+/// nanos below it are dropped (toward zero).
+pub fn checked_duration(d: &pbjson_types::Duration) -> Result<engine::Duration, String> {
+    if !(-999_999_999..=999_999_999).contains(&d.nanos) {
+        return Err(format!("nanos {} is outside -999999999..=999999999", d.nanos));
+    }
+    if (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0) {
+        return Err(format!("seconds {} and nanos {} have opposite signs", d.seconds, d.nanos));
+    }
+    d.seconds
+        .checked_mul(1000)
+        .and_then(|millis| millis.checked_add(i64::from(d.nanos / 1_000_000)))
+        .map(engine::Duration)
+        .ok_or_else(|| format!("seconds {} is out of range", d.seconds))
 }
 
 /// A protobuf duration for an engine duration.
@@ -217,15 +251,17 @@ pub fn query_parts(wire: proto::QueryRequest) -> Result<(engine::Query, Vec<(Str
     }
     let mut parameters: Vec<(String, String)> = wire.parameters.into_iter().collect();
     parameters.sort();
+    let malformed =
+        |field: &str, why: String| Status::invalid_argument(format!("{field} is malformed: {why}"));
     let window = match wire.window.and_then(|w| w.kind) {
-        Some(proto::window::Kind::Last(last)) => engine::Window::Last(
-            duration(&last).ok_or_else(|| Status::invalid_argument("window.last is out of range"))?,
-        ),
+        Some(proto::window::Kind::Last(last)) => {
+            engine::Window::Last(checked_duration(&last).map_err(|why| malformed("window.last", why))?)
+        }
         Some(proto::window::Kind::Range(range)) => {
             let bound = |t: Option<pbjson_types::Timestamp>, name: &str| {
-                t.as_ref()
-                    .and_then(timestamp)
-                    .ok_or_else(|| Status::invalid_argument(format!("window.range.{name} is required")))
+                let field = format!("window.range.{name}");
+                let t = t.ok_or_else(|| Status::invalid_argument(format!("{field} is required")))?;
+                checked_timestamp(&t).map_err(|why| malformed(&field, why))
             };
             engine::Window::Range(engine::TimeRange {
                 start: bound(range.start, "start")?,
@@ -235,7 +271,7 @@ pub fn query_parts(wire: proto::QueryRequest) -> Result<(engine::Query, Vec<(Str
         None => return Err(Status::invalid_argument("window is required: last or range")),
     };
     let step = match wire.step {
-        Some(step) => Some(duration(&step).ok_or_else(|| Status::invalid_argument("step is out of range"))?),
+        Some(step) => Some(checked_duration(&step).map_err(|why| malformed("step", why))?),
         None => None,
     };
     let filters = wire
@@ -366,6 +402,30 @@ mod tests {
             let wire = to_timestamp(Timestamp(millis));
             assert!((0..1_000_000_000).contains(&wire.nanos));
             assert_eq!(timestamp(&wire), Some(Timestamp(millis)));
+        }
+    }
+
+    #[test]
+    fn timestamps_keep_the_millisecond_and_refuse_nanos_outside_their_contract() {
+        let t = |seconds, nanos| pbjson_types::Timestamp { seconds, nanos };
+        assert_eq!(checked_timestamp(&t(1, 999_999_999)), Ok(Timestamp(1_999)));
+        assert_eq!(checked_timestamp(&t(-1, 999_999)), Ok(Timestamp(-1_000)));
+        for nanos in [-1, 1_000_000_000, i32::MIN, i32::MAX] {
+            let why = checked_timestamp(&t(1, nanos)).err().unwrap_or_default();
+            assert!(why.contains(&format!("nanos {nanos}")), "{why}");
+        }
+        let why = checked_timestamp(&t(i64::MAX, 0)).err().unwrap_or_default();
+        assert!(why.contains("seconds"), "{why}");
+    }
+
+    #[test]
+    fn durations_keep_the_millisecond_and_refuse_nanos_outside_their_contract() {
+        let d = |seconds, nanos| pbjson_types::Duration { seconds, nanos };
+        assert_eq!(checked_duration(&d(1, 999_999_999)), Ok(engine::Duration(1_999)));
+        assert_eq!(checked_duration(&d(-1, -999_999_999)), Ok(engine::Duration(-1_999)));
+        assert_eq!(checked_duration(&d(0, -5_000_000)), Ok(engine::Duration(-5)));
+        for (seconds, nanos) in [(0, 1_000_000_000), (0, -1_000_000_000), (1, -1), (-1, 1)] {
+            assert!(checked_duration(&d(seconds, nanos)).is_err(), "{seconds} s {nanos} ns");
         }
     }
 }

@@ -12,6 +12,7 @@ pub fn from_query_error(error: QueryError) -> Status {
         QueryError::InvalidWindow(_)
         | QueryError::InvalidStep(_)
         | QueryError::InvalidFilter(_)
+        | QueryError::InvalidGroupBy(_)
         | QueryError::InvalidParameter(_) => Status::invalid_argument(message),
         QueryError::TooLarge(_) => Status::resource_exhausted(message),
         QueryError::Scorer(ScorerError::Precondition(_)) => Status::failed_precondition(message),

@@ -385,6 +385,33 @@ async fn a_zero_dedup_window_counts_a_retry_twice_and_remembers_no_id() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_second_rapportd_on_the_same_data_dir_is_refused_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Daemon::start(dir.path(), &[]);
+    let client = first.client().await;
+    let mut acked = batch("lock-before", 20);
+    assert_eq!(client.record(acked.clone()).await.unwrap().accepted, 20);
+
+    let failed = Daemon::try_start(command(dir.path(), &[]))
+        .err()
+        .expect("a second rapportd on a data directory in use is refused");
+    let dir_name = dir.path().display().to_string();
+    assert!(failed.output.contains(&dir_name), "names the directory:\n{}", failed.output);
+    let holder = format!("process {}", first.child.id());
+    assert!(failed.output.contains(&holder), "names the holder's pid:\n{}", failed.output);
+
+    // The first server was not disturbed: it keeps acknowledging, and after
+    // it is gone (SIGKILL: the OS releases the lock) everything it
+    // acknowledged is there.
+    let more = batch("lock-after", 30);
+    assert_eq!(client.record(more.clone()).await.unwrap().accepted, 30);
+    acked.extend(more);
+    first.kill();
+    let second = Daemon::start(dir.path(), &[]);
+    assert_nps(second.client().await.nps().await, expected_nps(&acked));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_torn_log_tail_is_discarded_with_a_warning_and_acked_data_kept() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), &[]);

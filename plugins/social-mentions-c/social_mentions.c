@@ -1,5 +1,5 @@
 /*
- * Social mentions, as METRICS.md defines them: a rapport scorer plugin in
+ * Social mentions, as docs/metrics.md defines them: a rapport scorer plugin in
  * plain C, built against rapport_plugin.h alone.
  *
  * Consumes `mention` custom events:

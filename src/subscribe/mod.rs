@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tonic::Status;
 
 pub use stream::UpdateStream;
-pub use targets::{Direction, Target, TargetSpec, Targets};
+pub use targets::{Direction, Target, TargetSpec, Targets, UnknownTargetMetric};
 pub use wire::{SharedKind, SharedResponse};
 
 use crate::clock::Clock;
@@ -270,9 +270,9 @@ fn interval(
     name: &str,
 ) -> Result<StdDuration, Status> {
     let Some(wire) = wire else { return Ok(default) };
-    let millis = convert::duration(&wire)
+    let millis = convert::checked_duration(&wire)
         .map(|d| d.millis())
-        .ok_or_else(|| Status::invalid_argument(format!("{name} is out of range")))?;
+        .map_err(|why| Status::invalid_argument(format!("{name} is malformed: {why}")))?;
     let chosen = StdDuration::from_millis(u64::try_from(millis).unwrap_or(0));
     if chosen < smallest {
         return Err(Status::invalid_argument(format!("{name} must be at least {} ms", smallest.as_millis())));

@@ -322,14 +322,7 @@ impl Engine {
         let (scorer_index, metric_index) =
             registry.metric(&query.metric).ok_or_else(|| QueryError::UnknownMetric(query.metric.clone()))?;
         let scorer = &registry.scorers[scorer_index];
-        for filter in &query.filters {
-            if filter.label.is_empty() || filter.values.is_empty() {
-                return Err(QueryError::InvalidFilter(format!(
-                    "filter on {:?} needs a label and at least one value",
-                    filter.label
-                )));
-            }
-        }
+        query.check_labels(&self.config.limits)?;
         let fine_floor = window::fine_floor(now, self.config.fine_retention);
         let range = window::align(requested_range(query.window, now)?, fine_floor);
         let steps = self.steps(range, query.step, fine_floor)?;

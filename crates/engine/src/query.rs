@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::Labels;
 use crate::scorer::{MetricValue, ScorerError};
 use crate::time::{Duration, TimeRange, Timestamp};
+use crate::validate::{EventLimits, is_label_key, label_key_rule};
 
 /// A window of event time.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,35 @@ impl Query {
     pub fn new(metric: impl Into<String>, window: Window) -> Self {
         Query { metric: metric.into(), window, filters: vec![], group_by: vec![], step: None }
     }
+
+    /// Refuses a filter or group-by label that no event could carry (ingest's
+    /// rule for label keys) and a filter without values. Without this a
+    /// typo answers OK: one unlabelled group, or a filter matching nothing.
+    /// Every metric's query (survey, plugin, lifecycle) and every
+    /// subscription passes here.
+    pub(crate) fn check_labels(&self, limits: &EventLimits) -> Result<(), QueryError> {
+        for filter in &self.filters {
+            if !is_label_key(&filter.label, limits) {
+                return Err(QueryError::InvalidFilter(format!(
+                    "filter label {:?} must be {}",
+                    filter.label,
+                    label_key_rule(limits)
+                )));
+            }
+            if filter.values.is_empty() {
+                return Err(QueryError::InvalidFilter(format!(
+                    "filter on {:?} needs at least one value",
+                    filter.label
+                )));
+            }
+        }
+        match self.group_by.iter().find(|label| !is_label_key(label, limits)) {
+            Some(label) => {
+                Err(QueryError::InvalidGroupBy(format!("label {label:?} must be {}", label_key_rule(limits))))
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// The answer to a [`Query`].
@@ -98,9 +128,12 @@ pub enum QueryError {
     /// The step is not usable for this window.
     #[error("invalid step: {0}")]
     InvalidStep(String),
-    /// A filter has no values or no label.
+    /// A filter's label is not a label name, or it has no values.
     #[error("invalid filter: {0}")]
     InvalidFilter(String),
+    /// A group-by label is not a label name.
+    #[error("invalid group_by: {0}")]
+    InvalidGroupBy(String),
     /// A query parameter is unknown to the metric or has a bad value.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -1,4 +1,4 @@
-//! Confidence intervals, as defined in METRICS.md. Every function answers
+//! Confidence intervals, as defined in docs/metrics.md. Every function answers
 //! `None` where the interval is undefined (no data, or too little).
 
 use crate::scorer::Interval;

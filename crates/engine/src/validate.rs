@@ -14,7 +14,8 @@ use crate::time::{Duration, Timestamp};
 pub enum RejectionReason {
     /// The id is empty or too long.
     InvalidId,
-    /// The event time is missing.
+    /// The event time is missing, or malformed on the wire (nanos outside
+    /// 0..=999,999,999, seconds that do not fit in milliseconds).
     MissingTime,
     /// The event time is further ahead than the allowed clock skew.
     TooFarInFuture,
@@ -201,7 +202,7 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     if custom.type_name.is_empty() {
         return Err(Rejection::new(R::MissingField, "custom event has no type name"));
     }
-    if !is_key(&custom.type_name, limits)
+    if !is_label_key(&custom.type_name, limits)
         || custom.type_name == SurveyResponse::EVENT_TYPE
         || AccountPayload::EVENT_TYPES.contains(&custom.type_name.as_str())
     {
@@ -228,7 +229,7 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
         ));
     }
     for (index, (name, value)) in custom.values.iter().enumerate() {
-        if !is_key(name, limits) || custom.values[..index].iter().any(|(n, _)| n == name) {
+        if !is_label_key(name, limits) || custom.values[..index].iter().any(|(n, _)| n == name) {
             return Err(Rejection::new(
                 R::InvalidLabel,
                 format!(
@@ -253,8 +254,9 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     Ok(())
 }
 
-/// Account events: an `account_id` (1 to `max_id_len` bytes) and the
-/// payload's own fields. Money is a positive (MRR) or non-negative (usage)
+/// Account events: an `account_id` (1 to `max_id_len` bytes; optional for
+/// `feedback_addressed`, which names a response, and a response may name no
+/// account) and the payload's own fields. Money is a positive (MRR) or non-negative (usage)
 /// amount in minor units with a three-letter upper-case currency code;
 /// whether it is the tenant's currency is checked by the engine, which
 /// knows the tenant. Until the wire contract has its own reasons, shape
@@ -265,7 +267,8 @@ pub fn validate_account(
     limits: &EventLimits,
 ) -> Result<(), Rejection> {
     use RejectionReason as R;
-    if account_id.is_empty() || account_id.len() > limits.max_id_len {
+    let optional = matches!(payload, AccountPayload::FeedbackAddressed { .. });
+    if (account_id.is_empty() && !optional) || account_id.len() > limits.max_id_len {
         return Err(Rejection::new(
             R::MissingField,
             format!(
@@ -334,20 +337,26 @@ pub fn validate_account(
     }
 }
 
-fn is_key(key: &str, limits: &EventLimits) -> bool {
+/// Whether `key` may name a label: 1 to `max_label_key_len` characters of
+/// `[A-Za-z0-9_.-]`. Ingest applies it to label keys (and custom value and
+/// attribute names), queries to the labels they filter and group by, so a
+/// query cannot name a label no event could carry.
+pub(crate) fn is_label_key(key: &str, limits: &EventLimits) -> bool {
     !key.is_empty()
         && key.len() <= limits.max_label_key_len
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
 }
 
+/// The label-key rule in words, for messages.
+pub(crate) fn label_key_rule(limits: &EventLimits) -> String {
+    format!("1 to {} characters of [A-Za-z0-9_.-]", limits.max_label_key_len)
+}
+
 fn validate_label(key: &str, value: &str, limits: &EventLimits) -> Result<(), Rejection> {
-    if !is_key(key, limits) {
+    if !is_label_key(key, limits) {
         return Err(Rejection::new(
             RejectionReason::InvalidLabel,
-            format!(
-                "label key {key:?} must be 1 to {} characters of [A-Za-z0-9_.-]",
-                limits.max_label_key_len
-            ),
+            format!("label key {key:?} must be {}", label_key_rule(limits)),
         ));
     }
     if value.is_empty() || value.len() > limits.max_label_value_len {
@@ -504,6 +513,8 @@ mod tests {
     fn account_events_need_an_account_id() {
         assert_eq!(account("acme", AccountPayload::DealClosed), Ok(()));
         assert_eq!(account("", AccountPayload::DealClosed), Err(RejectionReason::MissingField));
+        let addressed = AccountPayload::FeedbackAddressed { response_id: "r1".into() };
+        assert_eq!(account("", addressed), Ok(()), "a follow-up names a response, not an account");
         assert_eq!(account(&"a".repeat(129), AccountPayload::Churned), Err(RejectionReason::MissingField));
     }
 

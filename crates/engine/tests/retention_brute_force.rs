@@ -1,6 +1,7 @@
 //! Property: GRR, NRR and logo churn from the engine's account records equal
-//! a from-scratch recomputation over the raw events, whatever order the
-//! events arrive in and whether histories before the period were compacted;
+//! a from-scratch recomputation over the raw events (money capped at zero
+//! per account), whatever order the events arrive in and whether histories
+//! before the period were compacted;
 //! so do activation rate, TTFV and time to activation.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -55,9 +56,9 @@ fn payload(r: &Raw) -> AccountPayload {
 }
 
 /// (accounts at start, churned accounts, starting MRR, expansion,
-/// contraction, churned MRR), straight from the definitions.
-fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64) {
-    let mut total = (0, 0, 0, 0, 0, 0);
+/// contraction, churned MRR, capped), straight from the definitions.
+fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64, i64) {
+    let mut total = (0, 0, 0, 0, 0, 0, 0);
     for account in 0..ACCOUNTS.len() {
         // Time order; arrival order among equal times.
         let mut history: Vec<&Raw> = events.iter().filter(|e| e.account == account).collect();
@@ -66,13 +67,17 @@ fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64)
         if deal.is_none_or(|d| d >= start) {
             continue;
         }
+        // At one instant, increases before decreases (then contraction
+        // before churn); arrival order otherwise.
+        history.sort_by_key(|e| (e.day, rank(e.kind)));
         let mut churned = false;
         let mut mrr = 0;
         for day in 0..start {
-            // A day's MRR changes first, then a churn sets MRR to 0.
+            // A day's MRR changes first, then a churn sets MRR to 0. Money
+            // never goes below zero: a decrease takes at most the MRR.
             for e in history.iter().filter(|e| e.day == day) {
                 if let Kind::Mrr(kind) = e.kind {
-                    mrr += kind.signed(e.amount);
+                    mrr = (mrr + kind.signed(e.amount)).max(0);
                 }
             }
             for e in history.iter().filter(|e| e.day == day) {
@@ -91,21 +96,36 @@ fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64)
         }
         let in_period: Vec<&&Raw> = history.iter().filter(|e| start <= e.day && e.day < end).collect();
         let logo_churned = in_period.iter().any(|e| e.kind == Kind::Churned);
-        let (mut expansion, mut contraction, mut churned_mrr) = (0, 0, 0);
+        let (mut expansion, mut contraction, mut churned_mrr, mut capped) = (0, 0, 0, 0);
         let mut ended: Option<i64> = None;
+        let mut running = mrr;
         for e in in_period {
             if ended.is_some_and(|t| e.day > t) {
                 break;
             }
+            let counted = match e.kind {
+                Kind::Mrr(MrrKind::Contraction | MrrKind::Churn) => e.amount.min(running),
+                _ => e.amount,
+            };
             match e.kind {
                 Kind::Churned => ended = ended.or(Some(e.day)),
-                Kind::Mrr(MrrKind::Expansion) => expansion += e.amount,
-                Kind::Mrr(MrrKind::Contraction) => contraction += e.amount,
+                Kind::Mrr(MrrKind::New) => running += e.amount,
+                Kind::Mrr(MrrKind::Expansion) => {
+                    expansion += e.amount;
+                    running += e.amount;
+                }
+                Kind::Mrr(MrrKind::Contraction) => {
+                    contraction += counted;
+                    capped += e.amount - counted;
+                    running -= counted;
+                }
                 Kind::Mrr(MrrKind::Churn) => {
-                    churned_mrr += e.amount;
+                    churned_mrr += counted;
+                    capped += e.amount - counted;
+                    running -= counted;
                     ended = ended.or(Some(e.day));
                 }
-                Kind::Mrr(MrrKind::New) | Kind::Deal | Kind::Reactivated => {}
+                Kind::Deal | Kind::Reactivated => {}
             }
         }
         if logo_churned {
@@ -118,8 +138,17 @@ fn brute(events: &[Raw], start: i64, end: i64) -> (u64, u64, i64, i64, i64, i64)
         total.3 += expansion;
         total.4 += contraction;
         total.5 += churned_mrr;
+        total.6 += capped;
     }
     total
+}
+
+fn rank(kind: Kind) -> u8 {
+    match kind {
+        Kind::Mrr(MrrKind::Contraction) => 2,
+        Kind::Mrr(MrrKind::Churn) => 3,
+        _ => 0,
+    }
 }
 
 fn same(a: Option<f64>, b: Option<f64>) -> bool {
@@ -153,10 +182,10 @@ proptest! {
         }
         let period = TimeRange { start: Timestamp(BASE + start * DAY), end: Timestamp(BASE + (start + length) * DAY) };
         let r = engine.retention(&tenant, period);
-        let (accounts, churned, starting, expansion, contraction, churned_mrr) = brute(&events, start, start + length);
+        let (accounts, churned, starting, expansion, contraction, churned_mrr, capped) = brute(&events, start, start + length);
         prop_assert_eq!(
-            (r.accounts_at_start, r.churned_accounts, r.starting_mrr, r.expansion, r.contraction, r.churned_mrr),
-            (accounts, churned, starting, expansion, contraction, churned_mrr)
+            (r.accounts_at_start, r.churned_accounts, r.starting_mrr, r.expansion, r.contraction, r.churned_mrr, r.capped),
+            (accounts, churned, starting, expansion, contraction, churned_mrr, capped)
         );
         let ratio = |kept: i64| (starting > 0).then(|| 100.0 * kept as f64 / starting as f64);
         prop_assert!(same(r.grr(), ratio(starting - contraction - churned_mrr).map(|v| v.clamp(0.0, 100.0))));

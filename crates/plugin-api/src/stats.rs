@@ -1,4 +1,4 @@
-//! Confidence intervals plugins commonly need, as METRICS.md defines them.
+//! Confidence intervals plugins commonly need, as docs/metrics.md defines them.
 //! Each answers `None` where the interval is undefined.
 
 use crate::sdk::Interval;

@@ -41,6 +41,22 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// Another process (or another open store in this one) holds the data directory's lock:
+    /// two writers on one log would lose each other's acknowledged records.
+    #[error(
+        "the data directory {} is in use by {}: its lock file {} is held. Two servers on one \
+         directory would overwrite each other's log; stop the other one or use another directory",
+        dir.display(),
+        holder.map_or_else(|| "another process".to_string(), |pid| format!("process {pid}")),
+        crate::lock::path(dir).display()
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// The pid the holder wrote into the lock file, when it could be read.
+        holder: Option<u32>,
+    },
+
     /// The writer thread is gone (the store was dropped or the thread died).
     #[error("write-ahead log is closed")]
     Closed,

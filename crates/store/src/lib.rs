@@ -30,6 +30,7 @@
 //! # Layout
 //!
 //! ```text
+//! <dir>/LOCK                              held with an OS file lock while a store is open; holds its pid (lock.rs)
 //! <dir>/wal/00000000000000000001.wal   log segments, named by their first LSN (segment.rs, record.rs)
 //! <dir>/snapshots/00000000000000004711.snap   the newest two snapshots (snapshot.rs)
 //! ```
@@ -55,6 +56,7 @@
 //! ```
 
 mod error;
+mod lock;
 mod record;
 mod recovery;
 mod segment;
@@ -137,23 +139,32 @@ pub struct Store {
     snapshot_dir: PathBuf,
     /// Serializes snapshot writes so pruning never races a rename.
     snapshot_lock: Mutex<()>,
+    /// The data directory's lock, released after the writer has stopped (fields drop in
+    /// order).
+    _dir_lock: lock::DirLock,
 }
 
 impl Store {
-    /// First step of opening: creates the directories if needed and picks the snapshot to
-    /// start from. The log is read by [`Recovery::replay`].
+    /// First step of opening: creates the directories if needed, takes the directory's lock
+    /// (held until the [`Store`] is dropped) and picks the snapshot to start from. The log is
+    /// read by [`Recovery::replay`].
+    ///
+    /// Fails with [`StoreError::Locked`] when another process, or another store in this one,
+    /// has the directory open.
     pub fn recover(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Recovery, StoreError> {
         let dir = dir.as_ref();
+        fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+        let dir_lock = lock::DirLock::acquire(dir)?;
         let wal_dir = dir.join("wal");
         let snapshot_dir = dir.join("snapshots");
-        for d in [dir, &wal_dir, &snapshot_dir] {
+        for d in [&wal_dir, &snapshot_dir] {
             fs::create_dir_all(d).map_err(|e| StoreError::io("create directory", d, e))?;
         }
         segment::sync_dir(dir)?;
         let log_first_lsn = segment::list(&wal_dir)?.first().map(|s| s.first_lsn);
         let snapshot = snapshot::choose(&snapshot_dir, log_first_lsn)?;
         let snapshot_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
-        Ok(Recovery { wal_dir, snapshot_dir, options, snapshot, snapshot_lsn })
+        Ok(Recovery { wal_dir, snapshot_dir, options, snapshot, snapshot_lsn, dir_lock })
     }
 
     /// Queues `payload` for the log. The returned [`Ack`] resolves to the record's LSN once it
@@ -201,6 +212,7 @@ pub struct Recovery {
     options: StoreOptions,
     snapshot: Option<Snapshot>,
     snapshot_lsn: Lsn,
+    dir_lock: lock::DirLock,
 }
 
 impl Recovery {
@@ -231,6 +243,7 @@ impl Recovery {
             wal_dir: self.wal_dir,
             snapshot_dir: self.snapshot_dir,
             snapshot_lock: Mutex::new(()),
+            _dir_lock: self.dir_lock,
         };
         Ok((store, report))
     }

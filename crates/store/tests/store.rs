@@ -74,6 +74,38 @@ fn small_segments() -> StoreOptions {
     StoreOptions { segment_bytes: 1, ..StoreOptions::default() }
 }
 
+// === The directory lock ===
+
+#[test]
+fn a_second_store_on_one_directory_is_refused_naming_the_holder_until_the_first_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path(), StoreOptions::default()).unwrap();
+    append_range(&first.store, 1, 3);
+    let lock_file = dir.path().join("LOCK");
+    assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{}\n", std::process::id()));
+
+    let err = Store::recover(dir.path(), StoreOptions::default()).expect_err("the directory is locked");
+    let message = err.to_string();
+    match err {
+        StoreError::Locked { dir: locked, holder } => {
+            assert_eq!(locked, dir.path());
+            assert_eq!(holder, Some(std::process::id()));
+        }
+        other => panic!("expected Locked, got {other}"),
+    }
+    assert!(message.contains(&dir.path().display().to_string()), "{message}");
+    assert!(message.contains(&format!("process {}", std::process::id())), "{message}");
+    // The refused open changed nothing: the first store still appends.
+    append_range(&first.store, 4, 5);
+    drop(first);
+
+    // A lock file left behind (its holder gone) is taken over.
+    fs::write(&lock_file, "999999999\n").unwrap();
+    let second = open(dir.path(), StoreOptions::default()).unwrap();
+    assert_eq!(second.records, expected(1, 5));
+    assert_eq!(fs::read_to_string(&lock_file).unwrap(), format!("{}\n", std::process::id()));
+}
+
 // === Round trip and group commit ===
 
 #[test]

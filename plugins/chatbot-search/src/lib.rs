@@ -1,4 +1,4 @@
-//! Chatbot search, as METRICS.md defines it, from `search` custom events:
+//! Chatbot search, as docs/metrics.md defines it, from `search` custom events:
 //!
 //! | values | attributes |
 //! |---|---|

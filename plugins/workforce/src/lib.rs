@@ -1,5 +1,5 @@
 //! Workforce metrics for a support team, per agent and per team, as
-//! METRICS.md defines them, from three custom event types. Every event
+//! docs/metrics.md defines them, from three custom event types. Every event
 //! carries the attributes `agent` and `team` (the plugin's dimensions, so
 //! each agent is one series and queries group by `agent` or `team`);
 //! `chatbot_session` events carry only `team`.

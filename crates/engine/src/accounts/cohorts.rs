@@ -1,4 +1,4 @@
-//! The cohort triangle (METRICS.md, "Cohorts"), as pure functions over
+//! The cohort triangle (docs/metrics.md, "Cohorts"), as pure functions over
 //! account records: by start month ([`cohort_triangle`]) or for any set of
 //! accounts sharing a key, such as a label ([`cohort_row`]).
 //!

@@ -1,7 +1,7 @@
 //! Lifecycle, revenue, usage and follow-up events as the engine sees them.
 //!
-//! These are the payloads of the customer-lifecycle metrics (METRICS.md,
-//! "Revenue and retention", "Cohorts", "Onboarding and value"). Each names
+//! These are the payloads of the customer-lifecycle metrics (docs/metrics.md,
+//! "Accounts"). Each names
 //! one account (the event's `account_id`, required) and is kept in that
 //! account's record, never in a series per account.
 //!
@@ -132,6 +132,33 @@ impl MrrKind {
             MrrKind::Contraction | MrrKind::Churn => -amount,
         }
     }
+
+    /// This change of `amount` applied to an MRR of `mrr`: the new MRR and
+    /// the part of `amount` that counted. Money never goes below zero: a
+    /// contraction or churn larger than the MRR counts as the MRR (the rest
+    /// is capped, `amount` minus what counted).
+    pub const fn apply(self, mrr: i64, amount: i64) -> (i64, i64) {
+        let mrr = if mrr < 0 { 0 } else { mrr };
+        match self {
+            MrrKind::New | MrrKind::Expansion => (mrr.saturating_add(amount), amount),
+            MrrKind::Contraction | MrrKind::Churn => {
+                let counted = if amount < mrr { amount } else { mrr };
+                (mrr - counted, counted)
+            }
+        }
+    }
+
+    /// Where changes at one instant go: increases before decreases, so a
+    /// decrease is capped against everything that instant added, whatever
+    /// the arrival order.
+    pub(crate) const fn order_at_same_time(self) -> u8 {
+        match self {
+            MrrKind::New => 0,
+            MrrKind::Expansion => 1,
+            MrrKind::Contraction => 2,
+            MrrKind::Churn => 3,
+        }
+    }
 }
 
 /// A change of monthly recurring revenue.
@@ -204,5 +231,13 @@ mod tests {
     fn mrr_kind_gives_the_sign() {
         assert_eq!(MrrKind::Expansion.signed(5), 5);
         assert_eq!(MrrKind::Churn.signed(5), -5);
+    }
+
+    #[test]
+    fn a_decrease_counts_at_most_the_mrr() {
+        assert_eq!(MrrKind::Contraction.apply(1_000, 300), (700, 300));
+        assert_eq!(MrrKind::Contraction.apply(1_000, 3_000), (0, 1_000));
+        assert_eq!(MrrKind::Churn.apply(0, 50), (0, 0));
+        assert_eq!(MrrKind::Expansion.apply(-20, 50), (50, 50), "a negative start reads as zero");
     }
 }

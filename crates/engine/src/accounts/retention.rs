@@ -1,5 +1,5 @@
 //! GRR, NRR and logo churn for any period `[start, end)`, as pure functions
-//! over account records (METRICS.md, "Revenue and retention").
+//! over account records (docs/metrics.md, "Revenue retention and logo churn").
 //!
 //! **Invariant:** only accounts active at the period's start take part.
 //! An account is active at `t` if its deal closed before `t` and it is not
@@ -12,6 +12,11 @@
 //!   and churned MRR count up to and including that time, and anything
 //!   later (a reactivation and its revenue) is new business;
 //! - `new` MRR changes are new business and count nowhere.
+//!
+//! **Money never goes below zero.** A contraction or MRR churn larger than
+//! the account's MRR at that moment counts as that MRR; the excess is
+//! reported as `capped`, not counted. Changes at one instant apply
+//! increases first, so the result does not depend on arrival order.
 //!
 //! Accounts whose deal closes in the period are in no ratio. Logo churn
 //! counts `churned` events (lifecycle). Revenue churn counts MRR `churn`
@@ -43,6 +48,9 @@ pub struct Retention {
     pub contraction: i64,
     /// MRR lost to churn in the period, minor units.
     pub churned_mrr: i64,
+    /// Contraction and churn in the period beyond the account's MRR at the
+    /// time, minor units: not counted (MRR never goes below zero).
+    pub capped: i64,
 }
 
 impl Retention {
@@ -81,6 +89,7 @@ impl Retention {
         self.expansion = self.expansion.saturating_add(other.expansion);
         self.contraction = self.contraction.saturating_add(other.contraction);
         self.churned_mrr = self.churned_mrr.saturating_add(other.churned_mrr);
+        self.capped = self.capped.saturating_add(other.capped);
     }
 
     fn ratio(&self, kept: i64) -> Option<f64> {
@@ -109,16 +118,22 @@ pub fn account_retention(account: &AccountRecord, period: TimeRange) -> Retentio
     let mut end_of_part =
         account.status_changes().iter().find(|c| c.churned && period.contains(c.time)).map(|c| c.time);
     part.churned_accounts = u64::from(end_of_part.is_some());
+    // The account's MRR as the period goes, so that a decrease counts at
+    // most what the account had (the rest is capped).
+    let mut mrr = part.starting_mrr;
     for change in account.mrr_changes().iter().filter(|e| period.contains(e.time)) {
         if end_of_part.is_some_and(|end| change.time > end) {
             break;
         }
+        let (after, counted) = change.kind.apply(mrr, change.amount);
+        mrr = after;
+        part.capped = part.capped.saturating_add(change.amount - counted);
         match change.kind {
             MrrKind::New => {}
-            MrrKind::Expansion => part.expansion = part.expansion.saturating_add(change.amount),
-            MrrKind::Contraction => part.contraction = part.contraction.saturating_add(change.amount),
+            MrrKind::Expansion => part.expansion = part.expansion.saturating_add(counted),
+            MrrKind::Contraction => part.contraction = part.contraction.saturating_add(counted),
             MrrKind::Churn => {
-                part.churned_mrr = part.churned_mrr.saturating_add(change.amount);
+                part.churned_mrr = part.churned_mrr.saturating_add(counted);
                 end_of_part = Some(end_of_part.map_or(change.time, |end| end.min(change.time)));
             }
         }

@@ -1,4 +1,4 @@
-//! Survey metrics per cohort (METRICS.md, "Cohorts"): compact per-account
+//! Survey metrics per cohort (docs/metrics.md, "Cohorts"): compact per-account
 //! survey tallies, joined to cohorts at query time.
 //!
 //! An account keeps one [`SurveyTally`] per (UTC month, survey kind, scale)

@@ -1,4 +1,4 @@
-//! CSAT, CES, NPS and response count, exactly as METRICS.md defines them.
+//! CSAT, CES, NPS and response count, exactly as docs/metrics.md defines them.
 //!
 //! CSAT and CES keep separate slots per scale, so a window that mixes scales
 //! is detected and refused instead of averaged into a meaningless number.
