@@ -70,6 +70,8 @@ pub async fn serve_with_clock(
     let engine = Arc::new(
         Engine::new(settings.engine.clone(), plugins.scorers()).context("building the metric engine")?,
     );
+    // With the plugins' metrics known, before any data is read.
+    settings.subscriptions.targets.check_metrics(&engine)?;
     // Durability: restore the snapshot and replay the log before serving.
     let durability = match &settings.durability.data_dir {
         Some(dir) => Some(Arc::new(
@@ -121,7 +123,11 @@ pub async fn serve_with_clock(
         .layer(tenant_layer())
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(PluginServiceServer::new(PluginApi::new(plugins, Arc::clone(&engine))))
+        .add_service(PluginServiceServer::new(PluginApi::new(
+            plugins,
+            Arc::clone(&engine),
+            settings.subscriptions.targets.clone(),
+        )))
         .add_service(
             IngestServiceServer::new(IngestApi::new(ingestor, Arc::clone(&clock), changes))
                 .max_decoding_message_size(MAX_MESSAGE_BYTES),

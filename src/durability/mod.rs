@@ -22,19 +22,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, bail};
-use rapport_engine::{Engine, EngineState, EngineStateV1, Event, TenantId, Timestamp};
+use rapport_engine::{Engine, EngineState, EngineStateV1, EngineStateV2, Event, TenantId, Timestamp};
 use rapport_store::{Lsn, Store, StoreError, StoreOptions};
 use tokio::sync::{RwLock, RwLockReadGuard, oneshot};
 
 use crate::clock::Clock;
 use crate::config::DurabilitySettings;
 
-/// First byte of every snapshot written by this version. Format 2: account
-/// records with labels, milestones, usage buckets and survey tallies.
-const SNAPSHOT_FORMAT: u8 = 2;
+/// First byte of every snapshot written by this version. Format 3: usage
+/// buckets with their times of day, and low-score comments in a feedback
+/// book per tenant instead of inside account records.
+const SNAPSHOT_FORMAT: u8 = 3;
 
 /// Snapshots of format 1 (older account records) are still read.
 const SNAPSHOT_FORMAT_1: u8 = 1;
+
+/// Snapshots of format 2 (comments inside account records, usage without
+/// times of day) are still read.
+const SNAPSHOT_FORMAT_2: u8 = 2;
 
 /// Why a batch could not be logged; it was not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +280,9 @@ fn encode_snapshot(state: &EngineState) -> anyhow::Result<Vec<u8>> {
 fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<EngineState> {
     match bytes.split_first() {
         Some((&SNAPSHOT_FORMAT, body)) => postcard::from_bytes(body).context("decoding the engine state"),
+        Some((&SNAPSHOT_FORMAT_2, body)) => postcard::from_bytes::<EngineStateV2>(body)
+            .map(EngineState::from)
+            .context("decoding the engine state (snapshot format 2)"),
         Some((&SNAPSHOT_FORMAT_1, body)) => postcard::from_bytes::<EngineStateV1>(body)
             .map(EngineState::from)
             .context("decoding the engine state (snapshot format 1)"),
@@ -294,6 +302,9 @@ mod tests {
         let mut format_1 = vec![SNAPSHOT_FORMAT_1];
         format_1.extend(postcard::to_stdvec(&EngineStateV1::default())?);
         assert_eq!(decode_snapshot(&format_1)?.series_count(), 0, "format 1 still reads");
+        let mut format_2 = vec![SNAPSHOT_FORMAT_2];
+        format_2.extend(postcard::to_stdvec(&EngineStateV2::default())?);
+        assert_eq!(decode_snapshot(&format_2)?.series_count(), 0, "format 2 still reads");
         assert!(decode_snapshot(&[9, 0]).is_err());
         assert!(decode_snapshot(&[]).is_err());
         Ok(())

@@ -35,13 +35,14 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<proto::QueryResponse>, Status> {
         let tenant = tenant_of(&request)?;
         let request = request.into_inner();
-        if lifecycle::handles(&request.metric) {
-            return lifecycle::query(&self.engine, &tenant, request, self.clock.now()).map(Response::new);
-        }
-        let query = convert::query(request)?;
-        let result =
-            self.engine.query(&tenant, &query, self.clock.now()).map_err(status::from_query_error)?;
-        let mut response = convert::query_response(query.metric, result);
+        let mut response = if lifecycle::handles(&request.metric) {
+            lifecycle::query(&self.engine, &tenant, request, self.clock.now())?
+        } else {
+            let query = convert::query(request)?;
+            let result =
+                self.engine.query(&tenant, &query, self.clock.now()).map_err(status::from_query_error)?;
+            convert::query_response(query.metric, result)
+        };
         self.hub.targets().annotate(&mut response);
         Ok(Response::new(response))
     }

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::tenant_of;
 use crate::config::Settings;
 use crate::proto::plugin_service_server::PluginService;
+use crate::subscribe::Targets;
 use crate::{convert, proto, status};
 
 /// The scorers a server runs: the built-ins, then the loaded plugins.
@@ -162,12 +163,15 @@ fn unknown(name: &str) -> Status {
 pub struct PluginApi {
     plugins: Arc<Plugins>,
     engine: Arc<Engine>,
+    targets: Targets,
 }
 
 impl PluginApi {
-    /// A service changing `plugins` and the scorers of `engine`.
-    pub fn new(plugins: Arc<Plugins>, engine: Arc<Engine>) -> Self {
-        PluginApi { plugins, engine }
+    /// A service changing `plugins` and the scorers of `engine`; `targets`
+    /// are the configured ones, to warn when a change leaves one without
+    /// its metric.
+    pub fn new(plugins: Arc<Plugins>, engine: Arc<Engine>, targets: Targets) -> Self {
+        PluginApi { plugins, engine, targets }
     }
 
     /// Runs a plugin change off the async workers: loading a library and
@@ -178,9 +182,28 @@ impl PluginApi {
     ) -> Result<T, Status> {
         let plugins = Arc::clone(&self.plugins);
         let engine = Arc::clone(&self.engine);
-        tokio::task::spawn_blocking(move || f(&plugins, &engine))
+        let changed = tokio::task::spawn_blocking(move || f(&plugins, &engine))
             .await
-            .map_err(|e| Status::internal(format!("plugin change failed: {e}")))?
+            .map_err(|e| Status::internal(format!("plugin change failed: {e}")))??;
+        self.warn_of_dormant_targets();
+        Ok(changed)
+    }
+
+    /// An unload (or a reload whose new build dropped a metric) is allowed
+    /// even when a target names one of the plugin's metrics: refusing it
+    /// would keep a failing plugin running until a restart. The target stays
+    /// configured and applies again once a plugin provides the metric; until
+    /// then queries of the metric are `NOT_FOUND`, and a restart without it
+    /// refuses the target.
+    fn warn_of_dormant_targets(&self) {
+        let dormant = self.targets.dormant(&self.engine);
+        if !dormant.is_empty() {
+            tracing::warn!(
+                metrics = ?dormant,
+                "targets on metrics no loaded plugin provides: they apply again once a plugin \
+                 provides the metric, and a restart without one refuses them"
+            );
+        }
     }
 }
 

@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tonic::Status;
 
 pub use stream::UpdateStream;
-pub use targets::{Direction, Target, TargetSpec, Targets};
+pub use targets::{Direction, Target, TargetSpec, Targets, UnknownTargetMetric};
 pub use wire::{SharedKind, SharedResponse};
 
 use crate::clock::Clock;

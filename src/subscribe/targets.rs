@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use rapport_engine::Engine;
 use serde::Deserialize;
 
 use crate::proto;
@@ -90,6 +91,28 @@ impl Targets {
         self.0.get(metric).copied()
     }
 
+    /// Refuses targets on metrics `engine` does not answer, so a typo
+    /// (`csta>=95`) stops start-up instead of never applying. Plugins load
+    /// before this check, so their metrics count.
+    pub fn check_metrics(&self, engine: &Engine) -> Result<(), UnknownTargetMetric> {
+        let known = metric_names(engine);
+        let unknown = self.unknown(&known);
+        if unknown.is_empty() { Ok(()) } else { Err(UnknownTargetMetric { unknown, known }) }
+    }
+
+    /// The metrics with a target that `engine` does not answer (now), sorted:
+    /// after a plugin left, its targets stay configured but apply to nothing
+    /// until a plugin provides the metric again.
+    pub fn dormant(&self, engine: &Engine) -> Vec<String> {
+        self.unknown(&metric_names(engine))
+    }
+
+    fn unknown(&self, known: &[String]) -> Vec<String> {
+        let mut unknown: Vec<String> = self.0.keys().filter(|m| !known.contains(m)).cloned().collect();
+        unknown.sort();
+        unknown
+    }
+
     /// Marks every group of `response` with its target status. `crossed` is
     /// left false; subscriptions set it against their previous update.
     pub fn annotate(&self, response: &mut proto::QueryResponse) {
@@ -107,6 +130,34 @@ impl Targets {
             });
         }
     }
+}
+
+/// Targets on metrics that do not exist.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "target on unknown metric {}: no such metric (the metrics are: {}; a plugin's metrics count only when \
+     the plugin loaded from plugin_dir at start)",
+    quoted(unknown),
+    known.join(", ")
+)]
+pub struct UnknownTargetMetric {
+    /// The metrics with a target that do not exist, sorted.
+    pub unknown: Vec<String>,
+    /// The metrics that do, sorted.
+    pub known: Vec<String>,
+}
+
+fn quoted(names: &[String]) -> String {
+    names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Every metric `engine` answers, sorted: its scorers' (built-in and
+/// plugins) and the lifecycle metrics.
+fn metric_names(engine: &Engine) -> Vec<String> {
+    let mut names: Vec<String> = engine.metrics().into_iter().map(|m| m.spec.name).collect();
+    names.extend(rapport_engine::account_metrics().into_iter().map(|m| m.name));
+    names.sort();
+    names
 }
 
 #[cfg(test)]

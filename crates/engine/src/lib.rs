@@ -28,13 +28,13 @@ mod window;
 
 pub use accounts::{
     AccountAnswer, AccountEntry, AccountLabel, AccountPayload, AccountRecord, AccountVolume, AccountsState,
-    AccountsStateV1, Activation, COHORT_SURVEY_METRICS, Cell, CohortCell, CohortRow, Column, Currency,
-    DEFAULT_INACTIVE_DAYS, Durations, FeedbackFollowUp, FeedbackItem, INACTIVE_DAYS, Inactive,
+    AccountsStateV1, AccountsStateV2, Activation, COHORT_SURVEY_METRICS, Cell, CohortCell, CohortRow, Column,
+    Currency, DEFAULT_INACTIVE_DAYS, Durations, FeedbackFollowUp, FeedbackItem, INACTIVE_DAYS, Inactive,
     InactiveAccount, MAX_LABELS, Milestone, MrrChange, MrrEntry, MrrKind, OpenAccount, ProcessingVolume,
     Retention, START_MONTH, StatusChange, SurveyTally, Table, TimeToValue, Timeliness, Usage, UsageBucket,
     Volume, account_metrics, account_retention, activation, cohort_row, cohort_triangle, feedback_follow_up,
     inactive_after_activation, is_account_metric, needs_follow_up, onboarding_timeliness, processing_volume,
-    retention, time_to_value,
+    retention, time_to_value, volume_windows,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
 pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};
@@ -42,7 +42,7 @@ pub use event::{CustomEvent, Event, Labels, Payload, Scale, SurveyKind, SurveyRe
 pub use query::{GroupResult, LabelFilter, Point, Query, QueryError, QueryResult, Window};
 pub use registry::RegistryError;
 pub use scorer::{Interval, MetricSpec, MetricValue, Observations, Scorer, ScorerError, ScorerSpec};
-pub use snapshot::{EngineState, EngineStateV1, SnapshotError};
+pub use snapshot::{EngineState, EngineStateV1, EngineStateV2, SnapshotError};
 pub use time::{Duration, Resolution, TimeRange, Timestamp};
 pub use topk::{Counter, SpaceSaving};
 pub use validate::{

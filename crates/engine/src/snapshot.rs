@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicU64;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{AccountsState, AccountsStateV1};
+use crate::accounts::{AccountsState, AccountsStateV1, AccountsStateV2};
 use crate::accumulator::AccumulatorKind;
 use crate::dedup::DedupState;
 use crate::engine::{Engine, Hasher, Scope, ScopeKey};
@@ -37,8 +37,25 @@ pub struct EngineStateV1 {
     accounts: AccountsStateV1,
 }
 
+/// [`EngineState`] as snapshot format 2 wrote it: low-score comments inside
+/// the account records, usage buckets without times of day (see
+/// `accounts/legacy.rs`). Decode a format-2 snapshot into this, then
+/// convert with `EngineState::from`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EngineStateV2 {
+    scopes: Vec<ScopeState>,
+    dedup: DedupState,
+    accounts: AccountsStateV2,
+}
+
 impl From<EngineStateV1> for EngineState {
     fn from(old: EngineStateV1) -> Self {
+        EngineStateV2 { scopes: old.scopes, dedup: old.dedup, accounts: old.accounts.into() }.into()
+    }
+}
+
+impl From<EngineStateV2> for EngineState {
+    fn from(old: EngineStateV2) -> Self {
         EngineState { scopes: old.scopes, dedup: old.dedup, accounts: old.accounts.into() }
     }
 }
@@ -188,5 +205,67 @@ mod tests {
             (Some(Timestamp(10)), Some(Timestamp(20)), 4_900)
         );
         assert!(account.labels().is_empty() && account.usage().is_empty());
+    }
+
+    #[test]
+    fn a_format_2_state_restores_its_comments_into_the_feedback_book_and_its_usage() {
+        use crate::accounts::legacy::{AccountRecordV2, FeedbackItemV1, UsageBucketV2};
+        use crate::accounts::{AccountsStateV2, MrrEntry, MrrKind};
+        let tenant = TenantId::default();
+        const DAY: i64 = 86_400_000;
+        let day = 20_454; // 2026-01-01
+        let record = AccountRecordV2 {
+            start: Some(Timestamp(10)),
+            last_usage: Some(Timestamp((day + 40) * DAY + 5)),
+            // At one instant in arrival order; restored increases first.
+            mrr: vec![
+                MrrEntry { time: Timestamp(10), amount: 300, kind: MrrKind::Contraction },
+                MrrEntry { time: Timestamp(10), amount: 1_000, kind: MrrKind::New },
+            ],
+            feedback: vec![
+                FeedbackItemV1 { response_id: "r1".into(), opened: Some(Timestamp(5)), addressed: None },
+                FeedbackItemV1 {
+                    response_id: "r2".into(),
+                    opened: Some(Timestamp(6)),
+                    addressed: Some(Timestamp(7)),
+                },
+            ],
+            usage: vec![
+                UsageBucketV2 { day: day as i32, month: true, transactions: 31, amount: 3_100 },
+                UsageBucketV2 { day: day as i32 + 40, month: false, transactions: 2, amount: 200 },
+            ],
+            ..AccountRecordV2::default()
+        };
+        let old = super::EngineStateV2 {
+            accounts: AccountsStateV2::with(tenant.clone(), "acme", record),
+            ..super::EngineStateV2::default()
+        };
+        let bytes = postcard::to_stdvec(&old).unwrap_or_default();
+        let decoded: super::EngineStateV2 = postcard::from_bytes(&bytes).unwrap_or_default();
+        let copy = engine();
+        assert!(copy.restore_state(decoded.into()).is_ok());
+        let account = copy.account(&tenant, "acme").unwrap_or_default();
+        assert_eq!(account.mrr_at(Timestamp(11)), 700);
+        let spans: Vec<(bool, u32, u32)> =
+            account.usage().iter().map(|b| (b.month, b.first, b.last)).collect();
+        assert_eq!(spans, vec![(true, 0, (31 * DAY - 1) as u32), (false, 0, (DAY - 1) as u32)]);
+        let items: Vec<(String, String, Option<Timestamp>, Option<Timestamp>)> = copy
+            .feedback_items(&tenant)
+            .into_iter()
+            .map(|f| (f.response_id.into(), f.account.into(), f.opened, f.addressed))
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                ("r1".into(), "acme".into(), Some(Timestamp(5)), None),
+                ("r2".into(), "acme".into(), Some(Timestamp(6)), Some(Timestamp(7))),
+            ]
+        );
+        let follow_up = copy.feedback_follow_up(
+            &tenant,
+            crate::time::TimeRange { start: Timestamp(0), end: Timestamp(100) },
+            Timestamp(2 * DAY),
+        );
+        assert_eq!((follow_up.open, follow_up.due, follow_up.addressed_within_24h), (1, 2, 1));
     }
 }

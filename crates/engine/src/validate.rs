@@ -254,8 +254,9 @@ fn validate_custom(custom: &CustomEvent, limits: &EventLimits) -> Result<(), Rej
     Ok(())
 }
 
-/// Account events: an `account_id` (1 to `max_id_len` bytes) and the
-/// payload's own fields. Money is a positive (MRR) or non-negative (usage)
+/// Account events: an `account_id` (1 to `max_id_len` bytes; optional for
+/// `feedback_addressed`, which names a response, and a response may name no
+/// account) and the payload's own fields. Money is a positive (MRR) or non-negative (usage)
 /// amount in minor units with a three-letter upper-case currency code;
 /// whether it is the tenant's currency is checked by the engine, which
 /// knows the tenant. Until the wire contract has its own reasons, shape
@@ -266,7 +267,8 @@ pub fn validate_account(
     limits: &EventLimits,
 ) -> Result<(), Rejection> {
     use RejectionReason as R;
-    if account_id.is_empty() || account_id.len() > limits.max_id_len {
+    let optional = matches!(payload, AccountPayload::FeedbackAddressed { .. });
+    if (account_id.is_empty() && !optional) || account_id.len() > limits.max_id_len {
         return Err(Rejection::new(
             R::MissingField,
             format!(
@@ -511,6 +513,8 @@ mod tests {
     fn account_events_need_an_account_id() {
         assert_eq!(account("acme", AccountPayload::DealClosed), Ok(()));
         assert_eq!(account("", AccountPayload::DealClosed), Err(RejectionReason::MissingField));
+        let addressed = AccountPayload::FeedbackAddressed { response_id: "r1".into() };
+        assert_eq!(account("", addressed), Ok(()), "a follow-up names a response, not an account");
         assert_eq!(account(&"a".repeat(129), AccountPayload::Churned), Err(RejectionReason::MissingField));
     }
 

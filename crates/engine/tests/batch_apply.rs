@@ -1,7 +1,7 @@
 //! Property: `Engine::apply` of batches (which groups a batch's events by
 //! series and by account before touching the shared maps) leaves the same
 //! state as the same events applied one by one: every metric's answer, every
-//! account record and the scorer failures counted.
+//! account record, the feedback book and the scorer failures counted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
@@ -162,8 +162,10 @@ fn to_event(i: usize, s: &Sample) -> Event {
             Payload::Account(AccountPayload::FeedbackAddressed { response_id: format!("e{}", (*n).min(i)) })
         }
     };
-    // Account events need an account.
+    // Account events need an account, but for a follow-up (which names a
+    // response).
     let account = match (&payload, account) {
+        (Payload::Account(AccountPayload::FeedbackAddressed { .. }), account) => account,
         (Payload::Account(_), "") => "a1",
         (_, account) => account,
     };
@@ -238,6 +240,7 @@ proptest! {
         prop_assert_eq!(batch_failures, single_failures);
         prop_assert_eq!(answers(&batched, &tenant), answers(&single, &tenant));
         prop_assert_eq!(records(&batched, &tenant), records(&single, &tenant));
+        prop_assert_eq!(batched.feedback_items(&tenant), single.feedback_items(&tenant));
     }
 }
 

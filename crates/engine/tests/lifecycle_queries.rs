@@ -1,6 +1,6 @@
 //! The lifecycle metrics added to the query layer, at engine level: the
-//! churn rule for revenue, onboarding timeliness, processing volume behind
-//! the day buckets, label cohorts, and survey metrics per cohort joined at
+//! churn rule for revenue, onboarding timeliness, processing volume to
+//! the day, label cohorts, and survey metrics per cohort joined at
 //! query time whatever arrived first (checked against the NPS scorer).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -145,19 +145,18 @@ fn onboarding_timeliness_counts_each_milestone_once_by_its_first_report() {
 }
 
 #[test]
-fn processing_volume_behind_the_day_buckets_is_exact_to_the_month() {
+fn processing_volume_is_exact_to_the_day_back_through_retention() {
     let (engine, tenant) = engine();
     for day in 0..100 {
         engine.apply_account(&tenant, "A", d(day), &usage(1)).unwrap();
     }
     let record = engine.account(&tenant, "A").unwrap();
-    assert!(record.usage().len() <= 63 + 2, "{} buckets", record.usage().len());
-    // Days 60..90 are day buckets: exact. The previous 30 days, 30..60, reach
-    // back behind day 36: day 30 (Jan 31) sits in January's month bucket,
-    // which starts outside; February's (days 31..36: 6) starts inside and
-    // counts whole; days 37..59 (23) are exact.
+    assert_eq!(record.usage().len(), 100, "one bucket per day with usage");
+    // Days 60..90, and the previous 30 days, 30..60: exact to the day. (The
+    // record used to fold days behind its newest into months, and answered
+    // 29 for the previous window: issue 13.)
     let v = processing_volume([("A", &record)], TimeRange { start: d(60), end: d(90) });
-    assert_eq!((v.current.transactions, v.previous.transactions), (30, 29));
+    assert_eq!((v.current.transactions, v.previous.transactions), (30, 30));
     assert_eq!(v.accounts[0].current.amount, 3_000);
 }
 

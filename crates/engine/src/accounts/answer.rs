@@ -7,13 +7,13 @@ use std::collections::BTreeMap;
 use super::calendar::{month_index, month_start_of_index};
 use super::catalog::{INACTIVE_DAYS, Metric};
 use super::cohorts::{CohortRow, cohort_row};
-use super::feedback::feedback_follow_up;
+use super::feedback::FollowUpTally;
 use super::onboarding::{activation, inactive_after_activation, onboarding_timeliness, time_to_value};
 use super::query::Group;
 use super::retention::retention;
 use super::surveys::SurveySlots;
 use super::table::{Cell, Table};
-use super::usage::{change_pct, processing_volume};
+use super::usage::{change_pct, volume_in};
 use crate::engine::Engine;
 use crate::event::Labels;
 use crate::query::{GroupResult, QueryError};
@@ -25,7 +25,13 @@ pub(super) struct Answering<'a> {
     pub(super) engine: &'a Engine,
     pub(super) group_by: &'a [String],
     pub(super) window: TimeRange,
+    /// The window before `window` that processing volume compares with.
+    pub(super) previous_window: TimeRange,
     pub(super) now: Timestamp,
+    /// Whether the tenant holds events though no account is in the groups:
+    /// a count then answers 0 for the (one, unfiltered) group, not "no
+    /// data".
+    pub(super) tenant_has_data: bool,
     pub(super) tables: Vec<Table>,
 }
 
@@ -104,21 +110,11 @@ impl Answering<'_> {
                 }
                 Metric::ProcessingVolume => self.processing_volume(&labels, &group),
                 Metric::InactiveAccounts => self.inactive(&labels, &group, inactive_days),
+                // Answered from the tenant's feedback book, not from groups of
+                // records (`Engine::feedback_groups`, query.rs).
                 Metric::FeedbackBacklog | Metric::FeedbackAddressed24h => {
-                    let f = feedback_follow_up(accounts(), self.window, self.now);
-                    let mut details = vec![
-                        ("open", f.open as f64),
-                        ("due", f.due as f64),
-                        ("addressed_within_24h", f.addressed_within_24h as f64),
-                    ];
-                    details.extend(
-                        f.oldest_open_age.map(|age| ("oldest_open_hours", age.millis() as f64 / HOUR)),
-                    );
-                    if metric == Metric::FeedbackBacklog {
-                        metric_value(Some(f.open as f64), f.open, details)
-                    } else {
-                        metric_value(f.addressed_within_24h_pct(), f.due, details)
-                    }
+                    let has_data = !group.is_empty() || self.tenant_has_data;
+                    feedback_value(metric, has_data, &FollowUpTally::default(), self.now)
                 }
                 Metric::Cohorts => {
                     let in_window =
@@ -156,7 +152,7 @@ impl Answering<'_> {
     }
 
     fn processing_volume(&mut self, labels: &Labels, group: &Group) -> MetricValue {
-        let v = processing_volume(group.iter().map(|(id, r)| (&**id, r)), self.window);
+        let v = volume_in(group.iter().map(|(id, r)| (&**id, r)), self.window, self.previous_window);
         let table = self.table(
             "processing_volume_by_account",
             [
@@ -184,13 +180,16 @@ impl Answering<'_> {
             ("amount_minor", v.current.amount as f64),
             ("previous_transactions", v.previous.transactions as f64),
             ("previous_amount_minor", v.previous.amount as f64),
+            ("previous_window_days", v.previous_window.len().millis() as f64 / DAY),
         ];
         let (tx, prev_tx) = (v.current.transactions as f64, v.previous.transactions as f64);
         details.extend(change_pct(prev_tx, tx).map(|c| ("transactions_change_pct", c)));
         details.extend(
             change_pct(v.previous.amount as f64, v.current.amount as f64).map(|c| ("amount_change_pct", c)),
         );
-        let value = (!v.accounts.is_empty()).then_some(tx);
+        // A count: 0 for a group of accounts without usage, absent only for
+        // a group without accounts.
+        let value = (!group.is_empty() || self.tenant_has_data).then_some(tx);
         metric_value(value, active as u64, details)
     }
 
@@ -231,8 +230,11 @@ impl Answering<'_> {
             let name = reason.as_ref().map_or_else(|| "no_reason".to_owned(), |r| format!("reason.{r}"));
             details.push((name, *count as f64));
         }
+        // A count: 0 for a group of accounts none of which is inactive (or
+        // activated), absent only for a group without accounts.
         let count = inactive.accounts.len() as f64;
-        MetricValue { value: (activated > 0).then_some(count), count: activated, intervals: vec![], details }
+        let value = (!group.is_empty() || self.tenant_has_data).then_some(count);
+        MetricValue { value, count: activated, intervals: vec![], details }
     }
 
     fn cohort_tables(&mut self, labels: &Labels, row: &CohortRow) {
@@ -281,6 +283,32 @@ impl Answering<'_> {
         if let Some(table) = self.tables.get_mut(table) {
             table.push(row, cap);
         }
+    }
+}
+
+/// The value of a feedback metric for a group whose comments `tally`
+/// counted (`has_data`: the group holds accounts, or is the tenant's only
+/// group and the tenant holds events). The backlog is a count: 0 for a
+/// group with data or comments but nothing open, absent only for a group
+/// with neither.
+pub(super) fn feedback_value(
+    metric: Metric,
+    has_data: bool,
+    tally: &FollowUpTally,
+    now: Timestamp,
+) -> MetricValue {
+    let has_data = has_data || tally.comments() > 0;
+    let f = tally.finish(now);
+    let mut details = vec![
+        ("open", f.open as f64),
+        ("due", f.due as f64),
+        ("addressed_within_24h", f.addressed_within_24h as f64),
+    ];
+    details.extend(f.oldest_open_age.map(|age| ("oldest_open_hours", age.millis() as f64 / HOUR)));
+    if metric == Metric::FeedbackBacklog {
+        metric_value(has_data.then_some(f.open as f64), f.open, details)
+    } else {
+        metric_value(f.addressed_within_24h_pct(), f.due, details)
     }
 }
 

@@ -6,7 +6,9 @@
 //! account by account. Within an account the batch order is kept (a
 //! `feedback_addressed` after the response it answers still finds its
 //! item), and records of different accounts are independent, so the result
-//! is the same as applying the events one by one.
+//! is the same as applying the events one by one. Low-score comments and
+//! follow-ups (with or without an account) go to the tenant's feedback book,
+//! locked once per batch, after the records.
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -22,9 +24,16 @@ use crate::validate::resolve_scale;
 enum Work<'a> {
     /// An account event, with its payload.
     Event(&'a AccountPayload),
-    /// A scored survey response: its tally entry, and whether its comment
-    /// opens a follow-up item.
-    Survey { kind: SurveyKind, scale: Scale, score: i32, follow_up: bool },
+    /// A scored survey response: its tally entry.
+    Survey { kind: SurveyKind, scale: Scale, score: i32 },
+}
+
+/// What one event does to the tenant's feedback book: a low-score comment
+/// of response event number `.0` opens its item; a `feedback_addressed`
+/// (event number `.0`, naming response `.1`) closes one.
+enum FollowUp<'a> {
+    Open(u32),
+    Address(u32, &'a str),
 }
 
 /// One filed event: its account (an index into `AccountBatch::accounts`),
@@ -43,6 +52,8 @@ pub(crate) struct AccountBatch<'a> {
     /// Indexes into `accounts`, by the hash of the id.
     table: HashTable<u32>,
     filed: Vec<Filed<'a>>,
+    /// The batch's comments and follow-ups, in batch order.
+    follow_ups: Vec<FollowUp<'a>>,
 }
 
 impl<'a> AccountBatch<'a> {
@@ -52,27 +63,38 @@ impl<'a> AccountBatch<'a> {
             accounts: Vec::new(),
             table: HashTable::new(),
             filed: Vec::new(),
+            follow_ups: Vec::new(),
         }
     }
 
     /// Files account event number `index` (whose payload is `payload`),
-    /// already checked (and its currency pinned) in batch order.
+    /// already checked (and its currency pinned) in batch order. A
+    /// `feedback_addressed` goes to the feedback book, and to its account's
+    /// record (for its labels) only if it names one.
     pub(crate) fn file_event(&mut self, index: usize, event: &'a Event, payload: &'a AccountPayload) {
+        if let AccountPayload::FeedbackAddressed { response_id } = payload {
+            self.follow_ups.push(FollowUp::Address(index as u32, response_id));
+            if event.account_id.is_empty() {
+                return;
+            }
+        }
         self.file(index, &event.account_id, Work::Event(payload));
     }
 
-    /// Files event number `index` if it is a scored survey response from a
-    /// named account (counted in the account's monthly survey tally, see
-    /// `surveys.rs`); other events are left alone.
+    /// Files event number `index` if it is a scored survey response: its
+    /// low-score comment for the feedback book, and, from a named account,
+    /// its entry in the account's monthly survey tally (see `surveys.rs`).
+    /// Other events are left alone.
     pub(crate) fn file_survey(&mut self, engine: &Engine, index: usize, event: &'a Event) {
         let Some(survey) = event.payload.as_survey() else { return };
-        if event.account_id.is_empty() {
-            return;
-        }
         let (Some(kind), Some(score)) = (survey.kind, survey.score) else { return };
         let Ok(scale) = resolve_scale(kind, survey.scale, &engine.config().surveys) else { return };
-        let follow_up = !survey.comment.trim().is_empty() && needs_follow_up(kind, scale, score);
-        self.file(index, &event.account_id, Work::Survey { kind, scale, score, follow_up });
+        if !survey.comment.trim().is_empty() && needs_follow_up(kind, scale, score) {
+            self.follow_ups.push(FollowUp::Open(index as u32));
+        }
+        if !event.account_id.is_empty() {
+            self.file(index, &event.account_id, Work::Survey { kind, scale, score });
+        }
     }
 
     fn file(&mut self, index: usize, account: &'a str, work: Work<'a>) {
@@ -103,11 +125,8 @@ impl<'a> AccountBatch<'a> {
                     let Some(event) = events.get(filed.event as usize) else { continue };
                     match filed.work {
                         Work::Event(payload) => record.apply_event(event.time, &event.labels, payload),
-                        Work::Survey { kind, scale, score, follow_up } => {
+                        Work::Survey { kind, scale, score } => {
                             record.note_survey(event.time, kind, scale, score);
-                            if follow_up {
-                                record.open_feedback(&event.id, event.time);
-                            }
                         }
                     }
                 }
@@ -121,6 +140,24 @@ impl<'a> AccountBatch<'a> {
                 None => {
                     let key = AccountKey { tenant: tenant.clone(), account: (*account).into() };
                     apply(&mut records.entry(key).or_default());
+                }
+            }
+        }
+        if self.follow_ups.is_empty() {
+            return;
+        }
+        let mut book = engine.feedback_book(tenant);
+        for follow_up in &self.follow_ups {
+            match *follow_up {
+                FollowUp::Open(at) => {
+                    if let Some(event) = events.get(at as usize) {
+                        book.open(&event.id, &event.account_id, event.time);
+                    }
+                }
+                FollowUp::Address(at, response_id) => {
+                    if let Some(event) = events.get(at as usize) {
+                        book.address(response_id, event.time);
+                    }
                 }
             }
         }

@@ -97,7 +97,7 @@ impl Metric {
         (
             Metric::ProcessingVolume,
             "processing_volume",
-            "Transactions processed in the window (whole UTC days), with their amount and the change against the previous window of the same length; per account in a table.",
+            "Transactions processed in the window (whole UTC days, exact for the window reported), with their amount and the change against the previous window of the same length; per account in a table.",
             "count",
             Some(0.0),
             None,
@@ -105,7 +105,7 @@ impl Metric {
         (
             Metric::InactiveAccounts,
             "inactive_accounts",
-            "Activated accounts with no usage in the last inactive_days days (default 30) before the window's end, counted per latest reason and listed in a table.",
+            "Activated accounts with no usage in the inactive_days days (default 30) before the window's end, judged as of that end, counted per latest reason and listed in a table.",
             "count",
             Some(0.0),
             None,
@@ -113,7 +113,7 @@ impl Metric {
         (
             Metric::FeedbackBacklog,
             "feedback_backlog",
-            "Low-score survey comments not yet addressed, now, with the oldest one's age.",
+            "Low-score survey comments (with or without an account) not yet addressed, now, with the oldest one's age.",
             "count",
             Some(0.0),
             None,
@@ -121,7 +121,7 @@ impl Metric {
         (
             Metric::FeedbackAddressed24h,
             "feedback_addressed_24h",
-            "Share of low-score comments made in the window that were addressed within 24 hours.",
+            "Share of low-score comments (with or without an account) made in the window that were addressed within 24 hours.",
             "percent",
             Some(0.0),
             Some(100.0),

@@ -1,16 +1,16 @@
 //! Feedback follow-up (docs/metrics.md, "Qualitative feedback follow-up"): the open
 //! backlog and the share addressed within 24 hours, as a pure function over
-//! account records.
+//! the items of a tenant's feedback book (`followups.rs`).
 //!
 //! **Invariant:** a comment needs follow-up when it comes with a low score:
 //! CSAT below the top-2-box (1..3 on 1..5), CES below "easy" (1..4 on 1..7,
 //! 1..3 on 1..5), NPS detractors (0..6); a skipped score or an empty comment
-//! never does. A `feedback_addressed` naming the response closes it,
+//! never does, and every one counts, whether or not its response names an
+//! account. A `feedback_addressed` naming the response closes it,
 //! whichever arrives first.
 
 use serde::{Deserialize, Serialize};
 
-use super::record::AccountEntry;
 use crate::event::{Scale, SurveyKind};
 use crate::time::{Duration, TimeRange, Timestamp};
 
@@ -45,30 +45,72 @@ pub fn needs_follow_up(kind: SurveyKind, scale: Scale, score: i32) -> bool {
     }
 }
 
-/// The backlog at `now` and the 24-hour share over comments made in `window`.
+/// The backlog at `now` and the 24-hour share over comments made in
+/// `window`, from items given as (opened, addressed): an item not opened
+/// yet (its follow-up came first) is no comment yet.
 pub fn feedback_follow_up(
-    accounts: impl IntoIterator<Item = impl AccountEntry>,
+    items: impl IntoIterator<Item = (Option<Timestamp>, Option<Timestamp>)>,
     window: TimeRange,
     now: Timestamp,
 ) -> FeedbackFollowUp {
-    let mut result = FeedbackFollowUp::default();
-    let mut oldest: Option<Timestamp> = None;
-    for entry in accounts {
-        for item in entry.record().feedback() {
-            let Some(opened) = item.opened else { continue };
-            if item.addressed.is_none() {
-                result.open += 1;
-                oldest = Some(oldest.map_or(opened, |t| t.min(opened)));
-            }
-            if window.contains(opened) && opened.plus(Duration::DAY) <= now {
-                result.due += 1;
-                let in_time = item.addressed.is_some_and(|t| t <= opened.plus(Duration::DAY));
-                result.addressed_within_24h += u64::from(in_time);
-            }
+    let mut tally = FollowUpTally::default();
+    for (opened, addressed) in items {
+        tally.add(opened, addressed, window, now);
+    }
+    tally.finish(now)
+}
+
+/// [`FeedbackFollowUp`] being counted, one item at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FollowUpTally {
+    counts: FeedbackFollowUp,
+    oldest: Option<Timestamp>,
+    comments: u64,
+}
+
+impl FollowUpTally {
+    /// Counts one item (see [`feedback_follow_up`]).
+    pub(crate) fn add(
+        &mut self,
+        opened: Option<Timestamp>,
+        addressed: Option<Timestamp>,
+        window: TimeRange,
+        now: Timestamp,
+    ) {
+        let Some(opened) = opened else { return };
+        self.comments += 1;
+        if addressed.is_none() {
+            self.counts.open += 1;
+            self.oldest = Some(self.oldest.map_or(opened, |t| t.min(opened)));
+        }
+        if window.contains(opened) && opened.plus(Duration::DAY) <= now {
+            self.counts.due += 1;
+            let in_time = addressed.is_some_and(|t| t <= opened.plus(Duration::DAY));
+            self.counts.addressed_within_24h += u64::from(in_time);
         }
     }
-    result.oldest_open_age = oldest.map(|t| Duration(now.millis() - t.millis()));
-    result
+
+    /// Adds another tally of the same window and `now`.
+    pub(crate) fn merge(&mut self, other: &FollowUpTally) {
+        self.counts.open += other.counts.open;
+        self.counts.due += other.counts.due;
+        self.counts.addressed_within_24h += other.counts.addressed_within_24h;
+        self.oldest = match (self.oldest, other.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.comments += other.comments;
+    }
+
+    /// Low-score comments counted (open or addressed, in the window or not).
+    pub(crate) fn comments(&self) -> u64 {
+        self.comments
+    }
+
+    pub(crate) fn finish(self, now: Timestamp) -> FeedbackFollowUp {
+        let oldest_open_age = self.oldest.map(|t| Duration(now.millis() - t.millis()));
+        FeedbackFollowUp { oldest_open_age, ..self.counts }
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@
 //! responses from named accounts by account (`batch.rs`) and touches each
 //! record once per batch: account events as [`Engine::apply_account_event`]
 //! would (the event's labels become the account's), responses into the
-//! monthly tally for survey metrics per cohort, and follow-up items for
-//! low-score comments. The metrics are pure functions over records (`retention.rs`,
+//! monthly tally for survey metrics per cohort. Low-score comments and
+//! their follow-ups go to the tenant's feedback book (`followups.rs`),
+//! whether or not the response names an account. The metrics are pure
+//! functions over records (`retention.rs`,
 //! `onboarding.rs`, `usage.rs`, `cohorts.rs`, `surveys.rs`, `feedback.rs`);
 //! [`Engine::query_accounts`] (`query.rs`) answers them by name with the
 //! survey metrics' window, filters and group-by over account labels.
@@ -26,8 +28,11 @@ mod catalog;
 mod cohorts;
 mod event;
 mod feedback;
+mod followups;
+mod growth;
 mod labels;
 pub(crate) mod legacy;
+mod names;
 mod onboarding;
 mod query;
 mod record;
@@ -45,23 +50,25 @@ pub use catalog::{DEFAULT_INACTIVE_DAYS, INACTIVE_DAYS, account_metrics, is_acco
 pub use cohorts::{CohortCell, CohortRow, cohort_row, cohort_triangle};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
 pub use feedback::{FeedbackFollowUp, feedback_follow_up, needs_follow_up};
+pub use followups::FeedbackItem;
 pub use labels::{AccountLabel, MAX_LABELS, START_MONTH};
-pub use legacy::AccountsStateV1;
+pub use legacy::{AccountsStateV1, AccountsStateV2};
 pub use onboarding::{
     Activation, Durations, Inactive, InactiveAccount, OpenAccount, TimeToValue, Timeliness, activation,
     inactive_after_activation, onboarding_timeliness, time_to_value,
 };
 pub use query::AccountAnswer;
-pub use record::{AccountEntry, AccountRecord, FeedbackItem, Milestone, MrrEntry, StatusChange};
+pub use record::{AccountEntry, AccountRecord, Milestone, MrrEntry, StatusChange};
 pub use retention::{Retention, account_retention, retention};
 pub use surveys::{COHORT_SURVEY_METRICS, SurveyTally};
 pub use table::{Cell, Column, Table};
-pub use usage::{AccountVolume, ProcessingVolume, UsageBucket, Volume, processing_volume};
+pub use usage::{AccountVolume, ProcessingVolume, UsageBucket, Volume, processing_volume, volume_windows};
 
 use crate::engine::{Engine, Hasher};
 use crate::event::{Labels, TenantId};
 use crate::time::{Duration, TimeRange, Timestamp};
 use crate::validate::{Rejection, RejectionReason, validate_account};
+use followups::FeedbackBook;
 
 /// Key of one account's record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,11 +85,13 @@ impl std::hash::Hash for AccountKey {
     }
 }
 
-/// Every account record, and each tenant's pinned currency.
+/// Every account record, each tenant's pinned currency, and each tenant's
+/// low-score comments awaiting follow-up.
 #[derive(Default)]
 pub(crate) struct AccountBook {
     accounts: DashMap<AccountKey, AccountRecord, Hasher>,
     currencies: DashMap<TenantId, Currency, Hasher>,
+    feedback: DashMap<TenantId, FeedbackBook, Hasher>,
 }
 
 /// A copy of the account state, as a serde value (for snapshots).
@@ -90,6 +99,8 @@ pub(crate) struct AccountBook {
 pub struct AccountsState {
     accounts: Vec<(TenantId, String, AccountRecord)>,
     currencies: Vec<(TenantId, Currency)>,
+    /// Each tenant's feedback book, its items sorted by response id.
+    feedback: Vec<(TenantId, Vec<FeedbackItem>)>,
 }
 
 impl AccountsState {
@@ -136,9 +147,12 @@ impl Engine {
     }
 
     /// Records a validated account event and merges its labels into the
-    /// account's (the latest event wins per key: `labels.rs`). Replay does
-    /// not validate, so the currency is checked (and pinned) here too; live
-    /// events always pass, since validation pinned it already.
+    /// account's (the latest event wins per key: `labels.rs`); a
+    /// `feedback_addressed` also closes its response's comment in the
+    /// tenant's feedback book (and touches no record without an account).
+    /// Replay does not validate, so the currency is checked (and pinned)
+    /// here too; live events always pass, since validation pinned it
+    /// already.
     pub fn apply_account_event(
         &self,
         tenant: &TenantId,
@@ -148,9 +162,26 @@ impl Engine {
         payload: &AccountPayload,
     ) -> Result<(), Rejection> {
         self.check_currency(tenant, payload)?;
+        if let AccountPayload::FeedbackAddressed { response_id } = payload {
+            self.feedback_book(tenant).address(response_id, time);
+            if account_id.is_empty() {
+                return Ok(());
+            }
+        }
         let key = AccountKey { tenant: tenant.clone(), account: account_id.into() };
         self.accounts.accounts.entry(key).or_default().apply_event(time, labels, payload);
         Ok(())
+    }
+
+    /// `tenant`'s feedback book, write-locked (created on first use).
+    pub(crate) fn feedback_book(
+        &self,
+        tenant: &TenantId,
+    ) -> dashmap::mapref::one::RefMut<'_, TenantId, FeedbackBook> {
+        match self.accounts.feedback.get_mut(tenant) {
+            Some(book) => book,
+            None => self.accounts.feedback.entry(tenant.clone()).or_default(),
+        }
     }
 
     /// Pins `tenant`'s currency on its first money event and refuses any
@@ -174,14 +205,24 @@ impl Engine {
     }
 
     /// `tenant`'s feedback backlog at `now` and the share of comments made
-    /// in `window` addressed within 24 hours.
+    /// in `window` addressed within 24 hours, over every low-score comment
+    /// (with or without an account).
     pub fn feedback_follow_up(
         &self,
         tenant: &TenantId,
         window: TimeRange,
         now: Timestamp,
     ) -> FeedbackFollowUp {
-        feedback_follow_up(self.tenant_accounts(tenant), window, now)
+        let Some(book) = self.accounts.feedback.get(tenant) else {
+            return feedback_follow_up(std::iter::empty(), window, now);
+        };
+        feedback_follow_up(book.iter().map(|(_, _, opened, addressed)| (opened, addressed)), window, now)
+    }
+
+    /// A copy of `tenant`'s low-score comments and follow-ups, sorted by
+    /// response id.
+    pub fn feedback_items(&self, tenant: &TenantId) -> Vec<FeedbackItem> {
+        self.accounts.feedback.get(tenant).map(|book| book.export()).unwrap_or_default()
     }
 
     /// A copy of one account's record.
@@ -222,21 +263,28 @@ impl Engine {
     }
 
     /// Folds account histories older than `horizon` (see
-    /// [`AccountRecord::compact`]). Call with the retention horizon.
+    /// [`AccountRecord::compact`]) and drops follow-ups done before it.
+    /// Call with the retention horizon.
     pub fn compact_accounts(&self, horizon: Timestamp) {
         for mut entry in self.accounts.accounts.iter_mut() {
             entry.value_mut().compact(horizon);
         }
+        for mut book in self.accounts.feedback.iter_mut() {
+            book.value_mut().compact(horizon);
+        }
+        self.accounts.feedback.retain(|_, book| !book.is_empty());
     }
 
     /// Approximate bytes the account state holds: records, keys and the
-    /// map's slots (capacity, not just length), for BENCHMARKS.md.
+    /// map's slots (capacity, not just length), and the feedback books, for
+    /// BENCHMARKS.md.
     pub fn account_bytes(&self) -> usize {
         let slot = size_of::<(AccountKey, AccountRecord)>() + 1;
         let slots = self.accounts.accounts.capacity();
         let heap: usize =
             self.accounts.accounts.iter().map(|e| e.key().account.len() + e.value().heap_bytes()).sum();
-        slots * slot + heap
+        let books: usize = self.accounts.feedback.iter().map(|b| b.value().heap_bytes()).sum();
+        slots * slot + heap + books
     }
 
     /// A copy of the account state (records and pinned currencies).
@@ -249,6 +297,12 @@ impl Engine {
                 .map(|e| (e.key().tenant.clone(), e.key().account.to_string(), e.value().clone()))
                 .collect(),
             currencies: self.accounts.currencies.iter().map(|e| (e.key().clone(), *e.value())).collect(),
+            feedback: self
+                .accounts
+                .feedback
+                .iter()
+                .map(|book| (book.key().clone(), book.value().export()))
+                .collect(),
         }
     }
 
@@ -261,6 +315,9 @@ impl Engine {
         }
         for (tenant, currency) in state.currencies {
             self.accounts.currencies.insert(tenant, currency);
+        }
+        for (tenant, items) in state.feedback {
+            self.feedback_book(&tenant).restore(items);
         }
     }
 

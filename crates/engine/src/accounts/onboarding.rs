@@ -4,7 +4,8 @@
 //! "Inactive after activation").
 //!
 //! **Invariant:** cohorts of these metrics are deals closed in the window
-//! (`[start, end)`), except inactivity, which is a state at `now`. Times are
+//! (`[start, end)`), except inactivity, which is a state as of a time (the
+//! window's end, or now): what happened after it does not count. Times are
 //! measured from the earliest `deal_closed` to the earliest `activated` /
 //! `value_realized`, so late or repeated events change nothing.
 
@@ -168,24 +169,30 @@ pub struct Inactive {
     pub per_reason: Vec<(Option<String>, u64)>,
 }
 
-/// Accounts activated by `now`, not churned, with no usage event in
-/// `[now − period, now]`. docs/metrics.md's default period is 30 days.
+/// Accounts activated by `at`, not churned then, with no usage event in
+/// `[at − period, at]`, judged as of `at` (a window's end, or now): usage
+/// after `at` does not make an account active for it. Each is listed with
+/// its latest usage by `at`. docs/metrics.md's default period is 30 days. Exact
+/// for periods of whole days (see [`AccountRecord::last_usage_by`]).
+///
+/// [`AccountRecord::last_usage_by`]: super::record::AccountRecord::last_usage_by
 pub fn inactive_after_activation(
     accounts: impl IntoIterator<Item = impl AccountEntry>,
-    now: Timestamp,
+    at: Timestamp,
     period: Duration,
 ) -> Inactive {
-    let since = now.minus(period);
+    let since = at.minus(period);
     let mut list: Vec<InactiveAccount> = Vec::new();
     for entry in accounts {
         let a = entry.record();
-        let inactive = a.activated().is_some_and(|t| t <= now)
-            && !a.churned_before(now.plus(Duration(1)))
-            && a.last_usage().is_none_or(|t| t < since);
-        if inactive {
+        if a.activated().is_none_or(|t| t > at) || a.churned_before(at.plus(Duration(1))) {
+            continue;
+        }
+        let last_usage = a.last_usage_by(at);
+        if last_usage.is_none_or(|t| t < since) {
             list.push(InactiveAccount {
                 account: entry.id().to_owned(),
-                last_usage: a.last_usage(),
+                last_usage,
                 reason: a.inactivity_reason().map(str::to_owned),
             });
         }

@@ -6,8 +6,10 @@
 //! land in place and metrics never depend on arrival order), each folded or
 //! dropped by [`AccountRecord::compact`] once behind the retention horizon:
 //! churn/reactivation changes, MRR changes, onboarding milestones, usage
-//! buckets (days, then months: `usage.rs`) and monthly survey tallies
-//! (`surveys.rs`).
+//! buckets (one per day with usage: `usage.rs`) and monthly survey tallies
+//! (`surveys.rs`). Low-score comments are not account state: they wait in
+//! the tenant's feedback book (`followups.rs`), since not every response
+//! names an account.
 //!
 //! **Churn ends revenue.** A lifecycle `churned` event sets the account's
 //! MRR to 0 at its time (after any MRR change at that same time), whether or
@@ -18,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::calendar::month_name;
 use super::event::{AccountPayload, MrrKind};
+use super::growth::reserve_one;
 use super::labels::{self, AccountLabel};
+use super::names::NameIndex;
 use super::surveys::{self, SurveyTally};
 use super::usage::{self, UsageBucket};
 use crate::event::{Labels, Scale, SurveyKind};
@@ -72,29 +76,17 @@ pub struct AccountRecord {
     /// MRR changes, by time; at one instant increases first, then
     /// decreases (`MrrKind::order_at_same_time`), else in arrival order.
     mrr: Vec<MrrEntry>,
-    /// Low-score comments and their follow-ups, by response id.
-    feedback: Vec<FeedbackItem>,
     /// Labels from the account's events, by key (see `labels.rs`).
     labels: Vec<AccountLabel>,
     /// Milestones reached, one per name (the earliest report).
     milestones: Vec<Milestone>,
-    /// Usage per day, then per month (see `usage.rs`).
+    /// Where each milestone is, by name, once there are many (`names.rs`).
+    #[serde(skip)]
+    milestone_index: NameIndex,
+    /// Usage per day (see `usage.rs`).
     usage: Vec<UsageBucket>,
     /// Scored survey responses per month, kind and scale (see `surveys.rs`).
     surveys: Vec<SurveyTally>,
-}
-
-/// A survey comment that needs follow-up, and when it got one. Either half
-/// may come first: a `feedback_addressed` that arrives before its response
-/// waits here for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FeedbackItem {
-    /// The survey response's event id.
-    pub response_id: Box<str>,
-    /// When the low-score comment was made, once its response is seen.
-    pub opened: Option<Timestamp>,
-    /// When it was first addressed, if it was.
-    pub addressed: Option<Timestamp>,
 }
 
 impl AccountRecord {
@@ -132,23 +124,16 @@ impl AccountRecord {
                     self.inactivity = Some((time, reason.as_str().into()));
                 }
             }
-            AccountPayload::FeedbackAddressed { response_id } => {
-                let item = self.feedback_item(response_id);
-                item.addressed = earliest(item.addressed, time);
-            } // Onboarding timeliness is a per-event count, not account state
-              // (see the module docs of `accounts`).
+            // A follow-up goes to the tenant's feedback book (`followups.rs`);
+            // its account keeps only the event's labels.
+            AccountPayload::FeedbackAddressed { .. } => {}
         }
     }
 
-    /// Records a low-score survey comment (response `response_id` at
-    /// `time`) that needs a follow-up.
-    pub fn open_feedback(&mut self, response_id: &str, time: Timestamp) {
-        let item = self.feedback_item(response_id);
-        item.opened = earliest(item.opened, time);
-    }
-
-    /// A record restored from snapshot format 1 (see `legacy.rs`).
-    pub(crate) fn from_v1(old: super::legacy::AccountRecordV1) -> Self {
+    /// A record restored from snapshot format 2 (see `legacy.rs`), whose
+    /// usage buckets carry no times of day: each counts as usage over its
+    /// whole span. Its feedback items go to the tenant's book.
+    pub(crate) fn from_v2(old: super::legacy::AccountRecordV2) -> Self {
         AccountRecord {
             start: old.start,
             activated: old.activated,
@@ -157,10 +142,19 @@ impl AccountRecord {
             inactivity: old.inactivity,
             status: old.status,
             mrr_base: old.mrr_base,
+            mrr_folded_before: old.mrr_folded_before,
             mrr: old.mrr,
-            feedback: old.feedback,
-            ..AccountRecord::default()
+            labels: old.labels,
+            milestones: old.milestones,
+            milestone_index: NameIndex::default(),
+            usage: old.usage.into_iter().map(super::legacy::UsageBucketV2::into_current).collect(),
+            surveys: old.surveys,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_usage(usage: Vec<UsageBucket>) -> Self {
+        AccountRecord { usage, ..AccountRecord::default() }
     }
 
     /// Puts a restored record's MRR changes in today's order: a snapshot
@@ -185,7 +179,8 @@ impl AccountRecord {
     }
 
     fn reach(&mut self, name: &str, due: Timestamp, time: Timestamp) {
-        match self.milestones.iter_mut().find(|m| *m.name == *name) {
+        let found = self.milestone_index.position(&self.milestones, name);
+        match found.and_then(|at| self.milestones.get_mut(at)) {
             // The earliest report of a milestone is when it was reached.
             Some(m) if time < m.reached => {
                 m.reached = time;
@@ -193,8 +188,9 @@ impl AccountRecord {
             }
             Some(_) => {}
             None => {
-                self.milestones.reserve_exact(1);
+                reserve_one(&mut self.milestones);
                 self.milestones.push(Milestone { name: name.into(), due, reached: time });
+                self.milestone_index.pushed(&self.milestones);
             }
         }
     }
@@ -228,27 +224,6 @@ impl AccountRecord {
         &self.surveys
     }
 
-    /// Low-score comments and follow-ups, in arrival order.
-    pub fn feedback(&self) -> &[FeedbackItem] {
-        &self.feedback
-    }
-
-    fn feedback_item(&mut self, response_id: &str) -> &mut FeedbackItem {
-        let index = match self.feedback.iter().position(|f| *f.response_id == *response_id) {
-            Some(index) => index,
-            None => {
-                self.feedback.reserve_exact(1);
-                self.feedback.push(FeedbackItem {
-                    response_id: response_id.into(),
-                    opened: None,
-                    addressed: None,
-                });
-                self.feedback.len() - 1
-            }
-        };
-        &mut self.feedback[index]
-    }
-
     /// When the deal closed (the earliest `deal_closed`), if it did.
     pub fn start(&self) -> Option<Timestamp> {
         self.start
@@ -267,6 +242,19 @@ impl AccountRecord {
     /// Time of the latest usage event.
     pub fn last_usage(&self) -> Option<Timestamp> {
         self.last_usage
+    }
+
+    /// Time of the latest usage event at or before `at`: as of `at`, usage
+    /// after it has not happened yet. Exact but within `at`'s own UTC day,
+    /// where it may be that day's earliest usage instead (see
+    /// `usage::latest_by`); `None` when none is known (or it is past
+    /// retention and a later one exists).
+    pub fn last_usage_by(&self, at: Timestamp) -> Option<Timestamp> {
+        match self.last_usage {
+            Some(last) if last <= at => Some(last),
+            Some(_) => usage::latest_by(&self.usage, at),
+            None => None,
+        }
     }
 
     /// The latest recorded inactivity reason.
@@ -348,16 +336,10 @@ impl AccountRecord {
             self.status.drain(..old - 1);
             self.status.shrink_to_fit();
         }
-        // Follow-ups done before the horizon are history; open comments
-        // stay in the backlog however old.
-        let before = self.feedback.len();
-        self.feedback.retain(|f| f.addressed.is_none_or(|t| t >= horizon));
-        if self.feedback.len() < before {
-            self.feedback.shrink_to_fit();
-        }
         let before = self.milestones.len();
         self.milestones.retain(|m| m.reached >= horizon);
         if self.milestones.len() < before {
+            self.milestone_index.clear();
             self.milestones.shrink_to_fit();
         }
         usage::drop_before(&mut self.usage, horizon);
@@ -370,12 +352,11 @@ impl AccountRecord {
         self.status.capacity() * size_of::<StatusChange>()
             + self.mrr.capacity() * size_of::<MrrEntry>()
             + self.inactivity.as_ref().map_or(0, |(_, reason)| reason.len())
-            + self.feedback.capacity() * size_of::<FeedbackItem>()
-            + self.feedback.iter().map(|f| f.response_id.len()).sum::<usize>()
             + self.labels.capacity() * size_of::<AccountLabel>()
             + self.labels.iter().map(|l| l.key.len() + l.value.len()).sum::<usize>()
             + self.milestones.capacity() * size_of::<Milestone>()
             + self.milestones.iter().map(|m| m.name.len()).sum::<usize>()
+            + self.milestone_index.heap_bytes()
             + self.usage.capacity() * size_of::<UsageBucket>()
             + self.surveys.capacity() * size_of::<SurveyTally>()
     }
@@ -406,11 +387,14 @@ fn earliest(current: Option<Timestamp>, time: Timestamp) -> Option<Timestamp> {
 }
 
 /// Keeps `items` sorted by their key (time first); among equal keys, in
-/// arrival order. A history grows by one slot at a time, since most
-/// accounts have few changes.
+/// arrival order. Items mostly come in time order: those go at the end
+/// without a search.
 fn insert_by_time<T: Copy + ByTime>(items: &mut Vec<T>, item: T) {
-    let at = items.partition_point(|x| x.key() <= item.key());
-    items.reserve_exact(1);
+    let at = match items.last() {
+        Some(last) if last.key() > item.key() => items.partition_point(|x| x.key() <= item.key()),
+        _ => items.len(),
+    };
+    reserve_one(items);
     items.insert(at, item);
 }
 
@@ -474,30 +458,6 @@ mod tests {
         record.apply(Timestamp(20), &reason("seasonal"));
         record.apply(Timestamp(10), &reason("integration_blocked"));
         assert_eq!(record.inactivity_reason(), Some("seasonal"));
-    }
-
-    #[test]
-    fn follow_up_closes_a_comment_in_either_order_and_done_ones_are_compacted() {
-        let mut record = AccountRecord::default();
-        let addressed = |id: &str| AccountPayload::FeedbackAddressed { response_id: id.into() };
-        record.apply(Timestamp(5), &addressed("r2")); // before its response
-        record.open_feedback("r1", Timestamp(1));
-        record.open_feedback("r2", Timestamp(4));
-        record.apply(Timestamp(3), &addressed("r1"));
-        record.open_feedback("r3", Timestamp(2));
-        let state: Vec<_> =
-            record.feedback().iter().map(|f| (&*f.response_id, f.opened, f.addressed)).collect();
-        assert_eq!(
-            state,
-            vec![
-                ("r2", Some(Timestamp(4)), Some(Timestamp(5))),
-                ("r1", Some(Timestamp(1)), Some(Timestamp(3))),
-                ("r3", Some(Timestamp(2)), None),
-            ]
-        );
-        record.compact(Timestamp(4));
-        let left: Vec<&str> = record.feedback().iter().map(|f| &*f.response_id).collect();
-        assert_eq!(left, vec!["r2", "r3"], "r1 was done before the horizon; r3 is still open");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `rapport`: the command-line client (ingest, query, metrics, demo).
+//! `rapport`: the command-line client (ingest, query, metrics, watch, demo)
+//! and the load generator (`rapport bench`); the code is in the library.
 
 use clap::Parser;
 
@@ -7,5 +8,5 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
     }
-    rapport::cli::run(rapport::cli::Cli::parse()).await
+    rapport_cli::run(rapport_cli::Cli::parse()).await
 }

@@ -5,10 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::io::{IsTerminal, Write};
 
 use anyhow::Context;
-
-use crate::proto;
-use crate::proto::metrics_service_client::MetricsServiceClient;
-use crate::proto::subscribe_response::Kind;
+use rapport::proto;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
+use rapport::proto::subscribe_response::Kind;
 
 /// Values kept per group for the sparkline.
 const HISTORY: usize = 40;

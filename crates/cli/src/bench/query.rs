@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use rapport::proto;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
 use serde::Serialize;
 
 use super::duckdb::{self, DuckDbAnswer};
@@ -13,8 +15,6 @@ use super::in_process;
 use super::load::{self, Plan, Until};
 use super::report::{self, Latency, Run};
 use super::targets::{self, Binaries, Target};
-use crate::proto;
-use crate::proto::metrics_service_client::MetricsServiceClient;
 
 /// Flags of `rapport bench query`.
 #[derive(Debug, clap::Args)]
@@ -215,7 +215,7 @@ pub async fn run(binaries: &Binaries, args: QueryArgs, json: bool) -> anyhow::Re
                 );
             }
             let query =
-                crate::convert::query(request.clone()).map_err(|status| anyhow::anyhow!("{status}"))?;
+                rapport::convert::query(request.clone()).map_err(|status| anyhow::anyhow!("{status}"))?;
             Some(in_process::measure(dir.path(), query, (window_start_ms, window_end_ms), warmup, measure)?)
         }
         _ => None,
@@ -263,7 +263,7 @@ pub async fn query_loop(
     warmup: Duration,
     measure: Duration,
 ) -> anyhow::Result<(Run, Option<proto::QueryResponse>)> {
-    let mut client = MetricsServiceClient::new(crate::cli::connect(url).await?);
+    let mut client = MetricsServiceClient::new(crate::connect(url).await?);
     let mut histogram = report::histogram()?;
     let started = Instant::now();
     let (measure_from, end) = (started + warmup, started + warmup + measure);
@@ -292,7 +292,7 @@ pub async fn query_loop(
 fn window_of(answer: &proto::QueryResponse) -> anyhow::Result<(i64, i64)> {
     let window = answer.window.as_ref().ok_or_else(|| anyhow::anyhow!("the answer has no window"))?;
     let millis =
-        |t: Option<&pbjson_types::Timestamp>| t.and_then(crate::convert::timestamp).map(|t| t.millis());
+        |t: Option<&pbjson_types::Timestamp>| t.and_then(rapport::convert::timestamp).map(|t| t.millis());
     match (millis(window.start.as_ref()), millis(window.end.as_ref())) {
         (Some(start), Some(end)) => Ok((start, end)),
         _ => anyhow::bail!("the answer's window has no start or end"),

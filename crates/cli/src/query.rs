@@ -1,9 +1,8 @@
 //! `rapport query`: flags to a `QueryRequest`, answer to a table or JSON.
 
 use anyhow::{Context, bail};
-
-use crate::proto;
-use crate::proto::metrics_service_client::MetricsServiceClient;
+use rapport::proto;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
 
 /// Flags of `rapport query`.
 #[derive(Debug, clap::Args)]

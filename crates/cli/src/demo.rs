@@ -11,14 +11,14 @@ use std::net::SocketAddr;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rapport::config::Settings;
+use rapport::proto;
+use rapport::proto::ingest_service_client::IngestServiceClient;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
+use rapport::server::RunningServer;
 
 use super::demo_accounts::{self, ACCOUNTS};
 use super::ingest::send_events;
-use crate::config::Settings;
-use crate::proto;
-use crate::proto::ingest_service_client::IngestServiceClient;
-use crate::proto::metrics_service_client::MetricsServiceClient;
-use crate::server::RunningServer;
 
 /// Flags of `rapport demo`.
 #[derive(Debug, clap::Args)]
@@ -134,7 +134,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 }
 
 fn now_millis() -> i64 {
-    crate::service::now().millis()
+    rapport::service::now().millis()
 }
 
 /// A month of survey responses: enterprise customers are happiest, SMB the
@@ -239,7 +239,7 @@ fn event<const N: usize>(
     proto::Event {
         id,
         account_id,
-        time: Some(crate::convert::to_timestamp(rapport_engine::Timestamp(time_millis))),
+        time: Some(rapport::convert::to_timestamp(rapport_engine::Timestamp(time_millis))),
         labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<HashMap<_, _>>(),
         payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
             kind: kind.into(),

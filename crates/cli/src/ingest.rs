@@ -2,12 +2,11 @@
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use rapport::proto;
+use rapport::proto::ingest_service_client::IngestServiceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
-
-use crate::proto;
-use crate::proto::ingest_service_client::IngestServiceClient;
 
 /// Batches sent before waiting for their acks.
 const IN_FLIGHT_BATCHES: usize = 8;

@@ -78,7 +78,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// The number of survey responses the server at `channel` counted over the
 /// last `seconds`: how a bench checks that what it sent was counted.
 async fn survey_responses_in_last(channel: tonic::transport::Channel, seconds: i64) -> anyhow::Result<u64> {
-    use crate::proto;
+    use rapport::proto;
     let mut client = proto::metrics_service_client::MetricsServiceClient::new(channel);
     let response = client
         .query(proto::QueryRequest {

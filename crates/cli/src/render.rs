@@ -3,9 +3,9 @@
 use std::collections::BTreeSet;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use rapport::proto;
 
 use super::ingest::IngestSummary;
-use crate::proto;
 
 fn table(header: Vec<String>) -> Table {
     let mut table = Table::new();

@@ -2,12 +2,10 @@
 //! `rapportd` started, probed and stopped with SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::*;
+use rapport_test_support::*;
 
 fn rapport(args: &[&str]) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_rapport")).args(args).output().expect("runs rapport");
@@ -70,37 +68,14 @@ async fn cli_ingests_csv_and_queries_json() {
 
 #[test]
 fn rapportd_serves_then_exits_cleanly_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rapportd"))
-        .args(["--listen", "127.0.0.1:0", "--shutdown-grace", "2s", "--in-memory"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starts rapportd");
-    // The log names the bound address. Read it on a thread so a server
-    // that never logs it fails the test instead of hanging it.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("addr=Some(").nth(1) {
-                let _ = tx.send(rest.split(')').next().map(str::to_owned));
-                return;
-            }
-        }
-    });
-    let addr = rx.recv_timeout(std::time::Duration::from_secs(30)).ok().flatten();
-    if addr.is_none() {
-        let _ = child.kill();
-    }
-    let addr = addr.expect("rapportd logs its address");
-    let (ok, out, err) = rapport(&["--addr", &format!("http://{addr}"), "metrics"]);
+    // Started like this test always started it; `Daemon` waits for the
+    // logged address (30 s at most) and kills the process on failure.
+    let daemon = Daemon::start(&["--shutdown-grace", "2s", "--in-memory"]);
+    let (ok, out, err) = rapport(&["--addr", &daemon.url(), "metrics"]);
     assert!(ok, "{err}");
     assert!(out.contains("nps"), "{out}");
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
+    let status = daemon.terminate();
     assert!(status.success(), "rapportd exited with {status}");
 }
 

@@ -1,5 +1,12 @@
-//! The `rapport` command-line client: ingest files, query, list metrics, and
-//! a self-contained demo.
+//! The `rapport` command-line client: ingest files, query, list metrics,
+//! watch a metric live, a self-contained demo, and the load generator
+//! (`rapport bench`).
+//!
+//! A client of the server library ([`rapport`]): it uses its generated
+//! `rapport.v1` client types and wire conversions, starts a
+//! [`rapport::server::RunningServer`] in process for `demo`, and the
+//! engine itself for the bench's in-process baseline. The server does not
+//! depend on this crate.
 
 mod bench;
 mod demo;
@@ -14,13 +21,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use rapport::proto::ingest_service_client::IngestServiceClient;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
 use tonic::transport::Channel;
 
 pub use events_file::{EventFormat, read_events};
 pub use ingest::{IngestSummary, send_events};
-
-use crate::proto::ingest_service_client::IngestServiceClient;
-use crate::proto::metrics_service_client::MetricsServiceClient;
 
 /// `rapport`: talk to a rapport server.
 #[derive(Debug, Parser)]
@@ -81,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(args) => query::run(&cli.addr, args).await,
         Command::Metrics { json } => {
             let mut client = MetricsServiceClient::new(connect(&cli.addr).await?);
-            let response = client.list_metrics(crate::proto::ListMetricsRequest {}).await?.into_inner();
+            let response = client.list_metrics(rapport::proto::ListMetricsRequest {}).await?.into_inner();
             if json {
                 println!("{}", serde_json::to_string_pretty(&response)?);
             } else {
@@ -112,5 +118,5 @@ pub(crate) fn parse_time(text: &str) -> anyhow::Result<pbjson_types::Timestamp> 
         Ok(after) => i64::try_from(after.as_millis()).context("time too far ahead")?,
         Err(before) => -i64::try_from(before.duration().as_millis()).context("time too far back")?,
     };
-    Ok(crate::convert::to_timestamp(rapport_engine::Timestamp(millis)))
+    Ok(rapport::convert::to_timestamp(rapport_engine::Timestamp(millis)))
 }

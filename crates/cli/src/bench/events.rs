@@ -8,9 +8,8 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-use crate::proto;
-use crate::proto::event::Payload;
+use rapport::proto;
+use rapport::proto::event::Payload;
 
 /// Values of the `segment` label: the 3-valued label queries group by.
 pub const SEGMENTS: [&str; 3] = ["smb", "mid", "ent"];
@@ -147,7 +146,7 @@ impl EventGen {
         let event = proto::Event {
             id: format!("{}-{n}", self.prefix),
             account_id: format!("acct-{}", n % ACCOUNTS),
-            time: Some(crate::convert::to_timestamp(rapport_engine::Timestamp(time_ms))),
+            time: Some(rapport::convert::to_timestamp(rapport_engine::Timestamp(time_ms))),
             labels: [
                 ("segment".to_owned(), SEGMENTS[segment].to_owned()),
                 ("region".to_owned(), region.to_owned()),
@@ -162,7 +161,7 @@ impl EventGen {
 
 /// Unix time now, in milliseconds.
 pub fn now_ms() -> i64 {
-    crate::service::now().millis()
+    rapport::service::now().millis()
 }
 
 #[cfg(test)]

@@ -7,9 +7,8 @@ use std::collections::HashMap;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-use crate::proto;
-use crate::proto::event::Payload;
+use rapport::proto;
+use rapport::proto::event::Payload;
 
 /// Accounts in the demo (the survey events use the same ids).
 pub const ACCOUNTS: usize = 500;
@@ -149,7 +148,7 @@ fn event(id: String, account: &str, time: i64, labels: &[(&str, &str)], payload:
     proto::Event {
         id,
         account_id: account.to_owned(),
-        time: Some(crate::convert::to_timestamp(rapport_engine::Timestamp(time))),
+        time: Some(rapport::convert::to_timestamp(rapport_engine::Timestamp(time))),
         labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<HashMap<_, _>>(),
         payload: Some(payload),
     }
@@ -171,7 +170,7 @@ fn milestone(name: &str, due: i64) -> Payload {
     Payload::AccountLifecycle(proto::AccountLifecycle {
         kind: proto::AccountLifecycleKind::MilestoneReached.into(),
         milestone: name.to_owned(),
-        due: Some(crate::convert::to_timestamp(rapport_engine::Timestamp(due))),
+        due: Some(rapport::convert::to_timestamp(rapport_engine::Timestamp(due))),
         ..Default::default()
     })
 }

@@ -15,8 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-
-use crate::proto;
+use rapport::proto;
 
 /// Input formats of `rapport ingest`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

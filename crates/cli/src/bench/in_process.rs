@@ -11,13 +11,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rapport::convert;
 use rapport_engine::{
     Engine, EngineConfig, Event, Labels, Payload, Query, SurveyKind, SurveyResponse, TenantId, TimeRange,
     Timestamp, Window, scorers,
 };
 use serde::Serialize;
-
-use crate::convert;
 
 /// Events applied per `Engine::apply`, as the server's batches.
 const BATCH: usize = 1000;
@@ -32,7 +31,7 @@ pub struct InProcessAnswer {
     /// Timed calls.
     pub queries: u64,
     /// The answer, for the agreement check.
-    pub answer: crate::proto::QueryResponse,
+    pub answer: rapport::proto::QueryResponse,
 }
 
 /// Loads the CSV files the load phase exported in `dir` into a fresh

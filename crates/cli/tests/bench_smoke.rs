@@ -8,10 +8,12 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// Runs `rapport bench --json <args>` against the debug rapportd; its JSON.
+/// Runs `rapport bench --json <args>` against this workspace's rapportd
+/// (built for the test's profile); its JSON.
 fn bench(args: &[&str]) -> Value {
     let output = Command::new(env!("CARGO_BIN_EXE_rapport"))
-        .args(["bench", "--json", "--server-bin", env!("CARGO_BIN_EXE_rapportd")])
+        .args(["bench", "--json", "--server-bin"])
+        .arg(rapport_test_support::rapportd())
         .args(args)
         .output()
         .expect("runs rapport bench");

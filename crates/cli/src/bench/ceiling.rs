@@ -11,12 +11,11 @@
 use std::pin::Pin;
 
 use futures::{Stream, StreamExt};
+use rapport::proto;
+use rapport::proto::ingest_service_server::{IngestService, IngestServiceServer};
+use rapport::proto::metrics_service_server::{MetricsService, MetricsServiceServer};
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status, Streaming};
-
-use crate::proto;
-use crate::proto::ingest_service_server::{IngestService, IngestServiceServer};
-use crate::proto::metrics_service_server::{MetricsService, MetricsServiceServer};
 
 /// Same limit as rapportd, so the same batches are accepted.
 const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -38,7 +37,7 @@ pub async fn serve(args: CeilingArgs) -> anyhow::Result<()> {
     tonic::transport::Server::builder()
         .add_service(IngestServiceServer::new(Ceiling).max_decoding_message_size(MAX_MESSAGE_BYTES))
         .add_service(MetricsServiceServer::new(Ceiling))
-        .serve_with_incoming(crate::server::incoming(listener))
+        .serve_with_incoming(rapport::server::incoming(listener))
         .await?;
     Ok(())
 }

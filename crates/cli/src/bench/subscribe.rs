@@ -25,6 +25,10 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
+use rapport::proto;
+use rapport::proto::ingest_service_client::IngestServiceClient;
+use rapport::proto::metrics_service_client::MetricsServiceClient;
+use rapport::proto::subscribe_response::Kind;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -32,10 +36,6 @@ use tonic::transport::Channel;
 
 use super::server::{ServerProcess, cpu_seconds};
 use super::targets::{self, Binaries, Target};
-use crate::proto;
-use crate::proto::ingest_service_client::IngestServiceClient;
-use crate::proto::metrics_service_client::MetricsServiceClient;
-use crate::proto::subscribe_response::Kind;
 
 /// Flags of `rapport bench subscribe`.
 #[derive(Debug, clap::Args)]
@@ -144,7 +144,7 @@ pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow
         &["--max-subscriptions-per-tenant", &limit, "--max-subscriptions-per-connection", &limit],
     )?;
     let server = &started.process;
-    let ingest_channel = crate::cli::connect(&server.url).await?;
+    let ingest_channel = crate::connect(&server.url).await?;
     let rss = |s: &ServerProcess| s.rss_bytes().map_or(0.0, |b| b as f64 / 1_048_576.0);
     let rss_idle = rss(server);
     let progress = Arc::new(Progress::default());
@@ -163,7 +163,7 @@ pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow
     });
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        channels.push(crate::cli::connect(&server.url).await?);
+        channels.push(crate::connect(&server.url).await?);
     }
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(args.subscribers.max(1));
     for i in 0..args.subscribers {
@@ -430,12 +430,12 @@ async fn ingest(
 /// Survey responses of about 80 bytes with three labels; `shard=all` so
 /// every benchmark question counts them.
 fn batch_events(prefix: &str, batch_no: u64, size: usize) -> Vec<proto::Event> {
-    let now = crate::service::now();
+    let now = rapport::service::now();
     (0..size)
         .map(|i| proto::Event {
             id: format!("{prefix}-{batch_no}-{i}"),
             account_id: format!("a{}", i % 500),
-            time: Some(crate::convert::to_timestamp(now)),
+            time: Some(rapport::convert::to_timestamp(now)),
             labels: [
                 ("shard", "all"),
                 ("segment", ["smb", "mid", "ent"][i % 3]),
