@@ -15,6 +15,7 @@ pub mod durability;
 pub mod ingest;
 pub mod server;
 pub mod service;
+pub mod shutdown;
 pub mod status;
 pub mod subscribe;
 

@@ -52,6 +52,18 @@ pub enum LogError {
     Store(#[from] StoreError),
 }
 
+/// One accepted batch, encoded for the log (encoding needs no lock, so it
+/// can happen before the batch's turn to be logged).
+#[derive(Debug)]
+pub struct LogRecord(Vec<u8>);
+
+impl LogRecord {
+    /// The record of `events` of `tenant`, arrived at `arrival`.
+    pub fn encode(tenant: &TenantId, arrival: Timestamp, events: &[Event]) -> Result<Self, LogError> {
+        record::encode(tenant, arrival, events).map(LogRecord).map_err(|e| LogError::Encode(e.to_string()))
+    }
+}
+
 /// The open log and snapshots of a server, and the gate that keeps
 /// snapshots consistent with concurrent ingest.
 pub struct Durability {
@@ -131,8 +143,15 @@ impl Durability {
         arrival: Timestamp,
         events: &[Event],
     ) -> Result<Lsn, LogError> {
-        let bytes = record::encode(tenant, arrival, events).map_err(|e| LogError::Encode(e.to_string()))?;
-        Ok(self.store.append(bytes).await?)
+        Ok(self.append(LogRecord::encode(tenant, arrival, events)?).await?)
+    }
+
+    /// Queues a record for the log at once (records are logged in the order
+    /// of these calls) and returns its acknowledgement: durable under the
+    /// fsync policy once that resolves to `Ok`. Call with
+    /// [`Durability::admit`]'s guard held until it resolves.
+    pub fn append(&self, record: LogRecord) -> rapport_store::Ack {
+        self.store.append(record.0)
     }
 
     /// Counters of the log.

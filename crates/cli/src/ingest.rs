@@ -22,6 +22,11 @@ pub struct IngestSummary {
     pub duplicates: u64,
     /// Rejected events as (position in the input, reason, message).
     pub rejections: Vec<(usize, String, String)>,
+    /// Accepted events a plugin (scorer) refused to score.
+    pub refused: u64,
+    /// The refusals the server listed (the first few of each batch) as
+    /// (position in the input, scorer, message).
+    pub refusals: Vec<(usize, String, String)>,
     /// Wall time from first send to last ack.
     pub elapsed: std::time::Duration,
 }
@@ -71,6 +76,10 @@ pub async fn send_events(
             let reason = proto::RejectionReason::try_from(rejection.reason)
                 .map_or_else(|_| rejection.reason.to_string(), |r| r.as_str_name().to_owned());
             summary.rejections.push((start + rejection.index as usize, reason, rejection.message));
+        }
+        summary.refused += u64::from(result.refused_events);
+        for refusal in result.refusals {
+            summary.refusals.push((start + refusal.index as usize, refusal.scorer, refusal.message));
         }
         let next = batch_starts.get(batch + 1).copied().unwrap_or(total);
         progress.set_position(next as u64);

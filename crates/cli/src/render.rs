@@ -152,8 +152,8 @@ pub fn print_metrics(response: &proto::ListMetricsResponse) {
     println!("{rows}");
 }
 
-/// Prints what `rapport ingest` achieved; rejected events are named by the
-/// input line they came from.
+/// Prints what `rapport ingest` achieved; rejected events, and accepted
+/// events a plugin refused, are named by the input line they came from.
 pub fn print_ingest_summary(summary: &IngestSummary, lines: &[usize]) {
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
     let sent = summary.accepted + summary.duplicates + summary.rejections.len() as u64;
@@ -168,6 +168,17 @@ pub fn print_ingest_summary(summary: &IngestSummary, lines: &[usize]) {
     for (index, reason, message) in &summary.rejections {
         let line = lines.get(*index).copied().unwrap_or(index + 1);
         println!("  line {line}: {reason}: {message}");
+    }
+    if summary.refused == 0 {
+        return;
+    }
+    println!("{} accepted events refused by a plugin (the other metrics counted them):", summary.refused);
+    for (index, scorer, message) in &summary.refusals {
+        let line = lines.get(*index).copied().unwrap_or(index + 1);
+        println!("  line {line}: {scorer}: {message}");
+    }
+    if (summary.refusals.len() as u64) < summary.refused {
+        println!("  ... and more: the server lists the first 10 refusals of each batch");
     }
 }
 

@@ -48,8 +48,7 @@ struct Ceiling;
 fn accept_all(events: &[proto::Event]) -> proto::BatchResult {
     proto::BatchResult {
         accepted: u32::try_from(events.len()).unwrap_or(u32::MAX),
-        duplicates: 0,
-        rejections: Vec::new(),
+        ..proto::BatchResult::default()
     }
 }
 
