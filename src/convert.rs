@@ -282,8 +282,15 @@ pub fn query_parts(wire: proto::QueryRequest) -> Result<(engine::Query, Vec<(Str
     Ok((engine::Query { metric: wire.metric, window, filters, group_by: wire.group_by, step }, parameters))
 }
 
-/// The wire answer for an engine answer.
-pub fn query_response(metric: String, result: engine::QueryResult) -> proto::QueryResponse {
+/// The wire answer for an engine answer to a query asked with `step`: a
+/// point whose step runs past the window's end is marked `partial`.
+pub fn query_response(
+    metric: String,
+    result: engine::QueryResult,
+    step: Option<engine::Duration>,
+) -> proto::QueryResponse {
+    let window_end = result.window.end;
+    let partial = |start: engine::Timestamp| step.is_some_and(|step| start.plus(step) > window_end);
     proto::QueryResponse {
         metric,
         window: Some(time_range(result.window)),
@@ -300,6 +307,7 @@ pub fn query_response(metric: String, result: engine::QueryResult) -> proto::Que
                     .map(|p| proto::Point {
                         start: Some(to_timestamp(p.start)),
                         value: Some(metric_value(p.value)),
+                        partial: partial(p.start),
                     })
                     .collect(),
             })

@@ -10,7 +10,7 @@ use crate::proto;
 /// [`query_response`] gives a survey metric's, plus its tables.
 pub fn account_query_response(metric: String, answer: engine::AccountAnswer) -> proto::QueryResponse {
     let engine::AccountAnswer { window, groups, tables } = answer;
-    let mut response = query_response(metric, engine::QueryResult { window, groups });
+    let mut response = query_response(metric, engine::QueryResult { window, groups }, None);
     response.tables = tables.into_iter().map(table).collect();
     response
 }

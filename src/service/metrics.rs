@@ -44,7 +44,7 @@ impl MetricsService for MetricsApi {
             let query = convert::query(request)?;
             let result =
                 self.engine.query(&tenant, &query, self.clock.now()).map_err(status::from_query_error)?;
-            convert::query_response(query.metric, result)
+            convert::query_response(query.metric, result, query.step)
         };
         self.hub.targets().annotate(&mut response);
         Ok(Response::new(response))

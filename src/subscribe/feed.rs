@@ -68,7 +68,7 @@ impl Feed {
             }
             seen = Some((generation, window));
             let mut response = match self.hub.engine.query(&self.tenant, &self.query, now) {
-                Ok(result) => convert::query_response(self.query.metric.clone(), result),
+                Ok(result) => convert::query_response(self.query.metric.clone(), result, self.query.step),
                 Err(error) => return self.fail(status::from_query_error(error)),
             };
             self.hub.targets().annotate(&mut response);

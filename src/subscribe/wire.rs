@@ -155,6 +155,7 @@ mod tests {
                 points: vec![proto::Point {
                     start: Some(pbjson_types::Timestamp { seconds: 1_700_000_000, nanos: 0 }),
                     value: Some(value),
+                    partial: true,
                 }],
                 target: Some(proto::TargetStatus {
                     direction: proto::TargetDirection::AtLeast.into(),

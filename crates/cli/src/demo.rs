@@ -17,8 +17,9 @@ use rapport::proto::ingest_service_client::IngestServiceClient;
 use rapport::proto::metrics_service_client::MetricsServiceClient;
 use rapport::server::RunningServer;
 
-use super::demo_accounts::{self, ACCOUNTS};
+use super::demo_accounts::{self, ACCOUNTS, plan_of};
 use super::ingest::send_events;
+use super::output::Style;
 
 /// Flags of `rapport demo`.
 #[derive(Debug, clap::Args)]
@@ -51,32 +52,57 @@ const CHANNELS: [&str; 3] = ["chat", "email", "phone"];
 const DEMO_TABLE_ROWS: usize = 8;
 
 /// Runs the demo.
-pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(args: DemoArgs, style: &Style) -> anyhow::Result<()> {
     let server = RunningServer::start(Settings { listen: args.listen, ..Settings::default() }).await?;
-    println!("rapport demo: server on {}", server.url());
-    let channel = super::connect(&server.url()).await?;
+    // Stopped (not just dropped) on every path, output errors included.
+    let shown = show(&args, &server, style).await;
+    let served = match shown {
+        Ok(()) if args.serve => serve(&server).await,
+        other => other,
+    };
+    let stopped = server.stop().await;
+    served.and(stopped)
+}
+
+/// Keeps the demo server up until Ctrl-C.
+async fn serve(server: &RunningServer) -> anyhow::Result<()> {
+    outln!(
+        "\nserver keeps running on {}; try: rapport --addr {} query nps --group-by region",
+        server.url(),
+        server.url()
+    )?;
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// Streams the synthetic data into the server and prints the metrics.
+async fn show(args: &DemoArgs, server: &RunningServer, style: &Style) -> anyhow::Result<()> {
+    outln!("rapport demo: server on {}", server.url())?;
+    let channel = super::connect::local(&server.url()).await?;
 
     let now = now_millis();
     let mut events = demo_accounts::synthetic_accounts(args.seed, now);
     let lifecycle_events = events.len();
-    events.extend(synthetic_month(&args, now));
+    events.extend(synthetic_month(args, now));
     let count = events.len();
-    println!(
-        "streaming {count} synthetic events ({} days of surveys, 3 segments; a year of lifecycle, revenue and usage: {lifecycle_events}) in batches of {} ...",
-        args.days, args.batch_size
-    );
+    outln!(
+        "streaming {count} synthetic events in batches of {}: {} days of surveys from 3 segments,\n\
+         and a year of lifecycle, revenue and usage ({lifecycle_events} events) ...",
+        args.batch_size,
+        args.days
+    )?;
     let mut ingest = IngestServiceClient::new(channel.clone());
     let summary = send_events(&mut ingest, events, args.batch_size, true).await?;
     let seconds = summary.elapsed.as_secs_f64().max(1e-9);
-    println!(
+    outln!(
         "ingested {} events in {:.2}s: {:.0} events/s; {} rejected (3 were invalid on purpose):",
         summary.accepted,
         seconds,
         count as f64 / seconds,
         summary.rejections.len()
-    );
+    )?;
     for (_, reason, message) in &summary.rejections {
-        println!("  {reason}: {message}");
+        outln!("  {reason}: {message}")?;
     }
 
     let mut metrics = MetricsServiceClient::new(channel);
@@ -102,35 +128,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("survey_responses", "30d", "kind", None),
         ("nps", "28d", "", Some("7d")),
     ] {
-        let args = super::query::QueryArgs {
-            metric: metric.to_owned(),
-            window: window.to_owned(),
-            from: None,
-            to: None,
-            filters: vec![],
+        let question = super::query::Question {
             group_by: if group_by.is_empty() { vec![] } else { vec![group_by.to_owned()] },
             step: step.map(str::to_owned),
-            parameters: vec![],
-            json: false,
+            ..super::query::Question::new(metric, window)
         };
-        let mut response = metrics.query(super::query::request(args)?).await?.into_inner();
+        let request = super::query::request(question)?;
+        let mut response = metrics.query(request).await.map_err(super::status_error)?.into_inner();
         // Long lists (open accounts, per-account volume) are cut for the demo;
         // `rapport query` prints them whole.
         for table in &mut response.tables {
             table.rows.truncate(DEMO_TABLE_ROWS);
         }
-        println!();
-        super::render::print_query(&response);
+        outln!("\n{}", super::render::query_text(&response, style).trim_end())?;
     }
-    if args.serve {
-        println!(
-            "\nserver keeps running on {}; try: rapport --addr {} query nps --group-by region",
-            server.url(),
-            server.url()
-        );
-        tokio::signal::ctrl_c().await?;
-    }
-    server.stop().await
+    Ok(())
 }
 
 fn now_millis() -> i64 {
@@ -166,7 +178,12 @@ pub fn synthetic_month(args: &DemoArgs, now_millis: i64) -> Vec<proto::Event> {
             format!("demo-{n}"),
             format!("acct-{account}"),
             time,
-            [("segment", SEGMENTS[segment]), ("region", region), ("channel", channel)],
+            [
+                ("segment", SEGMENTS[segment]),
+                ("plan", plan_of(account)),
+                ("region", region),
+                ("channel", channel),
+            ],
             kind,
             score,
             scale,

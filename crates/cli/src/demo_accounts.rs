@@ -18,6 +18,12 @@ pub fn segment_of(n: usize) -> &'static str {
     ["smb", "mid_market", "enterprise"][n % 3]
 }
 
+/// Plan of demo account number `n`, kept on its lifecycle events and its
+/// survey responses.
+pub fn plan_of(n: usize) -> &'static str {
+    ["free", "starter", "pro"][(n / 3) % 3]
+}
+
 const DAY: i64 = 86_400_000;
 const HOUR: i64 = 3_600_000;
 const REASONS: [&str; 3] = ["seasonal", "integration_blocked", "champion_left"];
@@ -38,7 +44,7 @@ pub fn synthetic_accounts(seed: u64, now_millis: i64) -> Vec<proto::Event> {
         out.push(
             &account,
             start,
-            &[("segment", segment)],
+            &[("segment", segment), ("plan", plan_of(n))],
             lifecycle(proto::AccountLifecycleKind::DealClosed),
         );
         let mrr = scale * rng.random_range(40..120) * 100;

@@ -43,11 +43,38 @@ pub struct EventsFile {
     pub events: Vec<proto::Event>,
     /// The 1-based line number of each event.
     pub lines: Vec<usize>,
+    /// Malformed lines left out (with `skip_invalid`): line number and why.
+    pub skipped: Vec<(usize, String)>,
+}
+
+impl EventsFile {
+    /// Keeps `event` from `line`.
+    fn push(&mut self, line: usize, event: proto::Event) {
+        self.events.push(event);
+        self.lines.push(line);
+    }
+
+    /// A malformed `line`: left out and noted with `skip_invalid`, else the
+    /// error that stops the read before anything is sent.
+    fn malformed(&mut self, line: usize, why: anyhow::Error, skip_invalid: bool) -> anyhow::Result<()> {
+        let why = format!("{why:#}");
+        if skip_invalid {
+            self.skipped.push((line, why));
+            Ok(())
+        } else {
+            bail!("line {line}: {why} (nothing was sent; --skip-invalid sends the other lines)")
+        }
+    }
 }
 
 /// Reads all events from `path` (stdin when `None`). A malformed line stops
-/// the read with an error naming the line: nothing is sent half-parsed.
-pub fn read_events(path: Option<&Path>, format: EventFormat) -> anyhow::Result<EventsFile> {
+/// the read with an error naming the line, so nothing is sent from a file
+/// with a mistake; with `skip_invalid` it is left out and listed instead.
+pub fn read_events(
+    path: Option<&Path>,
+    format: EventFormat,
+    skip_invalid: bool,
+) -> anyhow::Result<EventsFile> {
     let reader: Box<dyn Read> = match path {
         Some(path) => {
             Box::new(std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?)
@@ -55,80 +82,96 @@ pub fn read_events(path: Option<&Path>, format: EventFormat) -> anyhow::Result<E
         None => Box::new(std::io::stdin()),
     };
     match format {
-        EventFormat::Jsonl => read_jsonl(BufReader::new(reader)),
-        EventFormat::Csv => read_csv(reader),
+        EventFormat::Jsonl => read_jsonl(BufReader::new(reader), skip_invalid),
+        EventFormat::Csv => read_csv(reader, skip_invalid),
     }
 }
 
-fn read_jsonl(reader: impl BufRead) -> anyhow::Result<EventsFile> {
+fn read_jsonl(reader: impl BufRead, skip_invalid: bool) -> anyhow::Result<EventsFile> {
     let mut file = EventsFile::default();
     for (index, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {}", index + 1))?;
+        let number = index + 1;
+        let line = line.with_context(|| format!("reading line {number}"))?;
         if line.trim().is_empty() {
             continue;
         }
-        let event: proto::Event = serde_json::from_str(&line)
-            .with_context(|| format!("line {}: not a rapport.v1.Event", index + 1))?;
-        file.events.push(event);
-        file.lines.push(index + 1);
+        match serde_json::from_str::<proto::Event>(&line) {
+            Ok(event) => file.push(number, event),
+            Err(error) => file.malformed(
+                number,
+                anyhow::Error::new(error).context("not a rapport.v1.Event"),
+                skip_invalid,
+            )?,
+        }
     }
     Ok(file)
 }
 
-fn read_csv(reader: impl Read) -> anyhow::Result<EventsFile> {
+/// The CSV columns with a meaning; any other column is a label.
+const CSV_COLUMNS: [&str; 8] =
+    ["id", "account_id", "time", "kind", "score", "scale_min", "scale_max", "comment"];
+
+fn read_csv(reader: impl Read, skip_invalid: bool) -> anyhow::Result<EventsFile> {
     let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
     let headers = csv.headers().context("reading the CSV header")?.clone();
-    let column = |name: &str| headers.iter().position(|h| h == name);
-    let (Some(id), Some(time), Some(kind)) = (column("id"), column("time"), column("kind")) else {
-        bail!("the CSV header needs at least id, time and kind columns");
-    };
-    let known = ["id", "account_id", "time", "kind", "score", "scale_min", "scale_max", "comment"];
+    for needed in ["id", "time", "kind"] {
+        if !headers.iter().any(|h| h == needed) {
+            bail!("the CSV header needs at least id, time and kind columns");
+        }
+    }
     let mut file = EventsFile::default();
     for (index, record) in csv.records().enumerate() {
-        let line = index + 2;
-        let record = record.with_context(|| format!("line {line}: malformed CSV"))?;
-        let field = |name: &str| column(name).and_then(|i| record.get(i)).unwrap_or("");
-        let time = super::parse_time(record.get(time).unwrap_or(""))
-            .with_context(|| format!("line {line}: time"))?;
-        let kind = match record.get(kind).unwrap_or("").to_ascii_lowercase().as_str() {
-            "csat" => proto::SurveyKind::Csat,
-            "ces" => proto::SurveyKind::Ces,
-            "nps" => proto::SurveyKind::Nps,
-            other => bail!("line {line}: kind must be csat, ces or nps, got {other:?}"),
-        };
-        let number = |name: &str| -> anyhow::Result<Option<i32>> {
-            let text = field(name);
-            if text.is_empty() {
-                return Ok(None);
-            }
-            Ok(Some(text.parse().with_context(|| format!("line {line}: {name} {text:?} is not an integer"))?))
-        };
-        let scale = match (number("scale_min")?, number("scale_max")?) {
-            (Some(min), Some(max)) => Some(proto::Scale { min, max }),
-            (None, None) => None,
-            _ => bail!("line {line}: give both scale_min and scale_max, or neither"),
-        };
-        let labels: HashMap<String, String> = headers
-            .iter()
-            .zip(record.iter())
-            .filter(|(h, v)| !known.contains(h) && !v.is_empty())
-            .map(|(h, v)| (h.to_owned(), v.to_owned()))
-            .collect();
-        file.events.push(proto::Event {
-            id: record.get(id).unwrap_or("").to_owned(),
-            account_id: field("account_id").to_owned(),
-            time: Some(time),
-            labels,
-            payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
-                kind: kind.into(),
-                score: number("score")?,
-                scale,
-                comment: field("comment").to_owned(),
-            })),
-        });
-        file.lines.push(line);
+        // The header is line 1.
+        let line = record.as_ref().ok().and_then(|r| r.position()).map_or(index + 2, |p| p.line() as usize);
+        let event = record.context("malformed CSV").and_then(|record| csv_event(&headers, &record));
+        match event {
+            Ok(event) => file.push(line, event),
+            Err(why) => file.malformed(line, why, skip_invalid)?,
+        }
     }
     Ok(file)
+}
+
+/// The survey response of one CSV row.
+fn csv_event(headers: &csv::StringRecord, record: &csv::StringRecord) -> anyhow::Result<proto::Event> {
+    let field = |name: &str| headers.iter().position(|h| h == name).and_then(|i| record.get(i)).unwrap_or("");
+    let time = super::parse_time(field("time")).context("time")?;
+    let kind = match field("kind").to_ascii_lowercase().as_str() {
+        "csat" => proto::SurveyKind::Csat,
+        "ces" => proto::SurveyKind::Ces,
+        "nps" => proto::SurveyKind::Nps,
+        other => bail!("kind must be csat, ces or nps, got {other:?}"),
+    };
+    let number = |name: &str| -> anyhow::Result<Option<i32>> {
+        let text = field(name);
+        if text.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(text.parse().with_context(|| format!("{name} {text:?} is not an integer"))?))
+    };
+    let scale = match (number("scale_min")?, number("scale_max")?) {
+        (Some(min), Some(max)) => Some(proto::Scale { min, max }),
+        (None, None) => None,
+        _ => bail!("give both scale_min and scale_max, or neither"),
+    };
+    let labels: HashMap<String, String> = headers
+        .iter()
+        .zip(record.iter())
+        .filter(|(h, v)| !CSV_COLUMNS.contains(h) && !v.is_empty())
+        .map(|(h, v)| (h.to_owned(), v.to_owned()))
+        .collect();
+    Ok(proto::Event {
+        id: field("id").to_owned(),
+        account_id: field("account_id").to_owned(),
+        time: Some(time),
+        labels,
+        payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
+            kind: kind.into(),
+            score: number("score")?,
+            scale,
+            comment: field("comment").to_owned(),
+        })),
+    })
 }
 
 #[cfg(test)]
@@ -140,7 +183,7 @@ mod tests {
         let text = "id,account_id,time,kind,score,scale_min,scale_max,comment,segment\n\
                     r1,acme,2026-11-01T10:00:00Z,ces,6,1,7,easy enough,smb\n\
                     r2,,2026-11-01T11:00:00Z,NPS,,,,,\n";
-        let file = read_csv(text.as_bytes())?;
+        let file = read_csv(text.as_bytes(), false)?;
         assert_eq!(file.lines, vec![2, 3]);
         let first = &file.events[0];
         assert_eq!(first.labels.get("segment").map(String::as_str), Some("smb"));
@@ -160,7 +203,7 @@ mod tests {
     #[test]
     fn jsonl_uses_the_proto_json_form() -> anyhow::Result<()> {
         let line = r#"{"id":"r1","time":"2026-11-01T10:00:00Z","labels":{"region":"eu"},"survey_response":{"kind":"SURVEY_KIND_NPS","score":0}}"#;
-        let file = read_jsonl(format!("{line}\n\n").as_bytes())?;
+        let file = read_jsonl(format!("{line}\n\n").as_bytes(), false)?;
         assert_eq!(file.events.len(), 1);
         let Some(proto::event::Payload::SurveyResponse(survey)) = &file.events[0].payload else {
             anyhow::bail!("expected a survey response");
@@ -171,8 +214,42 @@ mod tests {
     }
 
     #[test]
-    fn malformed_line_is_reported_with_its_number() {
-        let error = read_jsonl("{\"id\":\"a\"}\nnot json\n".as_bytes()).err().map(|e| format!("{e:#}"));
-        assert!(error.is_some_and(|e| e.starts_with("line 2")));
+    fn malformed_line_stops_the_read_naming_line_and_reason() {
+        let error =
+            read_jsonl("{\"id\":\"a\"}\nnot json\n".as_bytes(), false).err().map(|e| format!("{e:#}"));
+        let error = error.unwrap_or_default();
+        assert!(error.starts_with("line 2: not a rapport.v1.Event: expected ident"), "{error}");
+        assert!(error.contains("nothing was sent"), "{error}");
+    }
+
+    #[test]
+    fn skip_invalid_leaves_out_malformed_lines_and_lists_them() -> anyhow::Result<()> {
+        let jsonl = "{\"id\":\"a\"}\nnot json\n\n{\"id\":\"b\"}\n{\"id\":7}\n";
+        let file = read_jsonl(jsonl.as_bytes(), true)?;
+        assert_eq!(file.lines, vec![1, 4]);
+        let skipped: Vec<usize> = file.skipped.iter().map(|(line, _)| *line).collect();
+        assert_eq!(skipped, vec![2, 5]);
+        assert!(
+            file.skipped[1].1.starts_with("not a rapport.v1.Event: invalid type: integer `7`"),
+            "{:?}",
+            file.skipped
+        );
+
+        let csv = "id,time,kind,score\n\
+                   r1,2026-11-01T10:00:00Z,nps,9\n\
+                   r2,yesterday,nps,9\n\
+                   r3,2026-11-01T10:00:00Z,stars,9\n\
+                   r4,2026-11-01T10:00:00Z,nps,nine\n\
+                   r5,2026-11-01T10:00:00Z,csat,5\n";
+        let file = read_csv(csv.as_bytes(), true)?;
+        assert_eq!(file.lines, vec![2, 6]);
+        let reasons: Vec<String> = file.skipped.iter().map(|(line, why)| format!("{line}: {why}")).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].starts_with("3: time: \"yesterday\" is not an RFC 3339 time"), "{reasons:?}");
+        assert_eq!(reasons[1], "4: kind must be csat, ces or nps, got \"stars\"");
+        assert!(reasons[2].starts_with("5: score \"nine\" is not an integer"), "{reasons:?}");
+        let error = read_csv(csv.as_bytes(), false).err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(error.starts_with("line 3: time"), "{error}");
+        Ok(())
     }
 }

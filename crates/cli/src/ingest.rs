@@ -1,12 +1,12 @@
 //! Streaming events to the server in batches over one `Ingest` stream.
 
+use super::connect::Transport;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use rapport::proto;
 use rapport::proto::ingest_service_client::IngestServiceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 /// Batches sent before waiting for their acks.
 const IN_FLIGHT_BATCHES: usize = 8;
@@ -34,7 +34,7 @@ pub struct IngestSummary {
 /// Sends `events` in batches of `batch_size` over one stream and collects
 /// the acks. Rejection positions refer to `events`.
 pub async fn send_events(
-    client: &mut IngestServiceClient<Channel>,
+    client: &mut IngestServiceClient<Transport>,
     events: Vec<proto::Event>,
     batch_size: usize,
     show_progress: bool,

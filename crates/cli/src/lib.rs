@@ -1,6 +1,6 @@
-//! The `rapport` command-line client: ingest files, query, list metrics,
-//! watch a metric live, a self-contained demo, and the load generator
-//! (`rapport bench`).
+//! The `rapport` command-line client: ingest files, query and export, list
+//! metrics, watch a metric live, manage plugins, a self-contained demo, and
+//! the load generator (`rapport bench`).
 //!
 //! A client of the server library ([`rapport`]): it uses its generated
 //! `rapport.v1` client types and wire conversions, starts a
@@ -8,33 +8,53 @@
 //! engine itself for the bench's in-process baseline. The server does not
 //! depend on this crate.
 
+/// `println!` that returns the write's `io::Result` instead of panicking
+/// when stdout is closed (see `output.rs`).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
+mod connect;
 mod demo;
 mod demo_accounts;
 mod events_file;
+mod export;
 mod ingest;
+mod ingest_file;
+mod json;
+mod output;
+mod plugins;
+mod present;
 mod query;
 mod render;
 mod watch;
 
-use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use rapport::proto::ingest_service_client::IngestServiceClient;
 use rapport::proto::metrics_service_client::MetricsServiceClient;
-use tonic::transport::Channel;
 
+pub use connect::{ServerArgs, Transport, connect, endpoint};
 pub use events_file::{EventFormat, read_events};
 pub use ingest::{IngestSummary, send_events};
+pub use ingest_file::NOT_ALL_INGESTED;
+pub use output::is_broken_pipe;
 
 /// `rapport`: talk to a rapport server.
 #[derive(Debug, Parser)]
 #[command(name = "rapport", version, about = "Client for the rapport customer-success metrics service")]
 pub struct Cli {
-    /// Server address.
-    #[arg(long, global = true, env = "RAPPORT_ADDR", default_value = "http://127.0.0.1:50051")]
-    pub addr: String,
+    /// The server to talk to.
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Let tables be as wide as their content (by default they fit 100
+    /// columns, wrapping long cells and splitting wide tables).
+    #[arg(long, global = true)]
+    pub wide: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -43,18 +63,11 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Send events from a JSON Lines or CSV file (or stdin) in batches.
-    Ingest {
-        /// File to read; `-` or nothing for stdin.
-        file: Option<PathBuf>,
-        /// Input format; guessed from the file extension, else JSON Lines.
-        #[arg(long, value_enum)]
-        format: Option<EventFormat>,
-        /// Events per batch.
-        #[arg(long, default_value_t = 1000)]
-        batch_size: usize,
-    },
-    /// Query one metric over a window.
+    /// Send events from a JSON Lines or CSV file (or stdin) in batches. Exits
+    /// with status 3 when the server rejected any event or --skip-invalid
+    /// left out a line.
+    Ingest(ingest_file::IngestArgs),
+    /// Query one metric over a window: tables, JSON, CSV or JSON Lines.
     Query(query::QueryArgs),
     /// List the metrics the server answers.
     Metrics {
@@ -62,52 +75,48 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show a metric live, refreshing in place, with a sparkline (or JSON
+    /// Lines with --json).
+    Watch(watch::WatchArgs),
+    /// List, load, reload or unload scorer plugins.
+    Plugins(plugins::PluginsArgs),
     /// Load generators over real gRPC (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
-    /// Show a metric live, refreshing in place, with a sparkline.
-    Watch(watch::WatchArgs),
     /// Start an in-process server, stream a synthetic month of feedback and a
     /// year of account lifecycle, revenue and usage into it, and print the
     /// metrics.
     Demo(demo::DemoArgs),
 }
 
-/// Runs one CLI invocation.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs one CLI invocation; the exit status says whether everything went
+/// through (see `rapport ingest`).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let style = output::Style::new(cli.wide);
+    let server = &cli.server;
     match cli.command {
-        Command::Ingest { file, format, batch_size } => {
-            let file = file.filter(|f| f.as_os_str() != "-");
-            let format = format.unwrap_or_else(|| EventFormat::guess(file.as_deref()));
-            let events = read_events(file.as_deref(), format)?;
-            let mut client = IngestServiceClient::new(connect(&cli.addr).await?);
-            let summary = send_events(&mut client, events.events, batch_size, true).await?;
-            render::print_ingest_summary(&summary, &events.lines);
-            Ok(())
-        }
-        Command::Query(args) => query::run(&cli.addr, args).await,
+        Command::Ingest(args) => return ingest_file::run(server, args).await,
+        Command::Query(args) => query::run(server, args, &style).await?,
         Command::Metrics { json } => {
-            let mut client = MetricsServiceClient::new(connect(&cli.addr).await?);
-            let response = client.list_metrics(rapport::proto::ListMetricsRequest {}).await?.into_inner();
+            let mut client = MetricsServiceClient::new(connect(server).await?);
+            let request = rapport::proto::ListMetricsRequest {};
+            let response = client.list_metrics(request).await.map_err(status_error)?.into_inner();
             if json {
-                println!("{}", serde_json::to_string_pretty(&response)?);
+                outln!("{}", serde_json::to_string_pretty(&response)?)?;
             } else {
-                render::print_metrics(&response);
+                outln!("{}", render::metrics_text(&response, &style))?;
             }
-            Ok(())
         }
-        Command::Bench(args) => bench::run(args).await,
-        Command::Watch(args) => watch::run(&cli.addr, args).await,
-        Command::Demo(args) => demo::run(args).await,
+        Command::Watch(args) => watch::run(server, args, &style).await?,
+        Command::Plugins(args) => plugins::run(server, args, &style).await?,
+        Command::Bench(args) => bench::run(args).await?,
+        Command::Demo(args) => demo::run(args, &style).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
-/// A channel to `addr`.
-pub async fn connect(addr: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(addr.to_owned())
-        .with_context(|| format!("invalid server address {addr:?}"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach rapport at {addr}"))
+/// A failed call as an error naming its gRPC code and the server's message.
+pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
 
 /// A protobuf timestamp for an RFC 3339 time such as `2026-11-01T10:00:00Z`.

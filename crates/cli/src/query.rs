@@ -1,12 +1,18 @@
-//! `rapport query`: flags to a `QueryRequest`, answer to a table or JSON.
+//! `rapport query`: flags to a `QueryRequest`, the answer as tables, JSON,
+//! CSV or JSON Lines.
 
 use anyhow::{Context, bail};
 use rapport::proto;
 use rapport::proto::metrics_service_client::MetricsServiceClient;
 
-/// Flags of `rapport query`.
+use super::connect::{ServerArgs, connect};
+use super::export::{self, Part};
+use super::output::Style;
+
+/// The question: which metric, over which window, filtered and grouped how.
+/// Shared by `query` and `watch`.
 #[derive(Debug, clap::Args)]
-pub struct QueryArgs {
+pub struct Question {
     /// Metric name (see `rapport metrics`).
     pub metric: String,
     /// Rolling window ending now: 1h, 24h, 7d, 30d, 90d, 365d, ...
@@ -32,46 +38,107 @@ pub struct QueryArgs {
     /// inactive_accounts; repeatable.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub parameters: Vec<String>,
-    /// Print the response as JSON.
-    #[arg(long)]
+}
+
+impl Question {
+    /// `metric` over the last `window`, nothing else.
+    pub fn new(metric: &str, window: &str) -> Self {
+        Question {
+            metric: metric.to_owned(),
+            window: window.to_owned(),
+            from: None,
+            to: None,
+            filters: vec![],
+            group_by: vec![],
+            step: None,
+            parameters: vec![],
+        }
+    }
+}
+
+/// Output formats of `rapport query`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for people.
+    Table,
+    /// The whole answer as one JSON document.
+    Json,
+    /// One part of the answer (see --export) as CSV.
+    Csv,
+    /// One part of the answer (see --export) as JSON Lines.
+    Jsonl,
+}
+
+/// Flags of `rapport query`.
+#[derive(Debug, clap::Args)]
+pub struct QueryArgs {
+    /// The question.
+    #[command(flatten)]
+    pub question: Question,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Print the answer as JSON (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// What --format csv or jsonl exports: values (one row per group),
+    /// series (one row per point) or the name of one of the answer's tables
+    /// [default: series with --step, else values].
+    #[arg(long, value_name = "PART")]
+    pub export: Option<String>,
 }
 
 /// Runs `rapport query`.
-pub async fn run(addr: &str, args: QueryArgs) -> anyhow::Result<()> {
-    let json = args.json;
-    let request = request(args)?;
-    let mut client = MetricsServiceClient::new(super::connect(addr).await?);
-    let response = client
-        .query(request)
-        .await
-        .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))?;
-    let response = response.into_inner();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&response)?);
-    } else {
-        super::render::print_query(&response);
+pub async fn run(server: &ServerArgs, args: QueryArgs, style: &Style) -> anyhow::Result<()> {
+    let format = if args.json { Format::Json } else { args.format };
+    if args.export.is_some() && !matches!(format, Format::Csv | Format::Jsonl) {
+        bail!("--export chooses what --format csv or jsonl writes");
+    }
+    let part = match &args.export {
+        Some(part) => Part::parse(part),
+        None if args.question.step.is_some() => Part::Series,
+        None => Part::Values,
+    };
+    let request = request(args.question)?;
+    let mut client = MetricsServiceClient::new(connect(server).await?);
+    let response = client.query(request).await.map_err(super::status_error)?.into_inner();
+    match format {
+        Format::Table => outln!("{}", super::render::query_text(&response, style).trim_end())?,
+        Format::Json => outln!("{}", serde_json::to_string_pretty(&super::json::query(&response)?)?)?,
+        Format::Csv | Format::Jsonl => {
+            if args.export.is_none() && !response.tables.is_empty() {
+                let names: Vec<&str> = response.tables.iter().map(|t| t.name.as_str()).collect();
+                eprintln!(
+                    "note: the answer also has the tables {}: export one with --export NAME",
+                    names.join(", ")
+                );
+            }
+            let records = export::records(&response, &part)?;
+            let text =
+                if format == Format::Csv { export::to_csv(&records)? } else { export::to_jsonl(&records) };
+            super::output::write(format_args!("{text}"))?;
+        }
     }
     Ok(())
 }
 
-/// Builds the request for the flags.
-pub fn request(args: QueryArgs) -> anyhow::Result<proto::QueryRequest> {
-    let window = match (args.from, args.to) {
+/// Builds the request for a question.
+pub fn request(question: Question) -> anyhow::Result<proto::QueryRequest> {
+    let window = match (question.from, question.to) {
         (Some(from), Some(to)) => proto::window::Kind::Range(proto::TimeRange {
             start: Some(super::parse_time(&from)?),
             end: Some(super::parse_time(&to)?),
         }),
-        _ => proto::window::Kind::Last(duration(&args.window)?),
+        _ => proto::window::Kind::Last(duration(&question.window)?),
     };
-    let filters = args.filters.iter().map(|f| filter(f)).collect::<anyhow::Result<Vec<_>>>()?;
-    let step = args.step.as_deref().map(duration).transpose()?;
-    let parameters = args.parameters.iter().map(|p| parameter(p)).collect::<anyhow::Result<_>>()?;
+    let filters = question.filters.iter().map(|f| filter(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let step = question.step.as_deref().map(duration).transpose()?;
+    let parameters = question.parameters.iter().map(|p| parameter(p)).collect::<anyhow::Result<_>>()?;
     Ok(proto::QueryRequest {
-        metric: args.metric,
+        metric: question.metric,
         window: Some(proto::Window { kind: Some(window) }),
         filters,
-        group_by: args.group_by.into_iter().filter(|g| !g.is_empty()).collect(),
+        group_by: question.group_by.into_iter().filter(|g| !g.is_empty()).collect(),
         step,
         parameters,
     })
@@ -101,7 +168,8 @@ fn filter(text: &str) -> anyhow::Result<proto::LabelFilter> {
     })
 }
 
-fn duration(text: &str) -> anyhow::Result<pbjson_types::Duration> {
+/// A protobuf duration for a humantime duration such as `30d`.
+pub fn duration(text: &str) -> anyhow::Result<pbjson_types::Duration> {
     let d =
         humantime::parse_duration(text).with_context(|| format!("{text:?} is not a duration like 30d"))?;
     Ok(pbjson_types::Duration {

@@ -1,25 +1,101 @@
-//! Human-readable output of the CLI.
+//! Human-readable query answers: one row per group (value, n, interval,
+//! target, details), then any time series, then each table of the answer.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use rapport::proto;
 
-use super::ingest::IngestSummary;
+use super::output::Style;
+use super::present::{
+    format_span, format_target, format_time, format_value, millis, shown_interval, trim_number,
+};
 
-fn table(header: Vec<String>) -> Table {
-    let mut table = Table::new();
-    table.load_preset(UTF8_FULL_CONDENSED).set_header(header);
-    table
+/// The text of a query answer.
+pub fn query_text(response: &proto::QueryResponse, style: &Style) -> String {
+    let window = response.window.as_ref();
+    let mut text = format!(
+        "{} over {} .. {}\n",
+        response.metric,
+        format_time(window.and_then(|w| w.start.as_ref())),
+        format_time(window.and_then(|w| w.end.as_ref()))
+    );
+    let keys: Vec<&String> =
+        response.groups.iter().flat_map(|g| g.labels.keys()).collect::<BTreeSet<_>>().into_iter().collect();
+    let label_cells = |group: &proto::Group| -> Vec<String> {
+        keys.iter().map(|k| group.labels.get(*k).cloned().unwrap_or_default()).collect()
+    };
+    let with_targets = response.groups.iter().any(|g| g.target.is_some());
+    let mut header: Vec<String> = keys.iter().map(|k| (*k).clone()).collect();
+    header.extend(["value", "n", "95% interval"].map(String::from));
+    if with_targets {
+        header.push("target".to_owned());
+    }
+    header.push("details".to_owned());
+    let mut rows = style.table(header);
+    let mut small_samples = false;
+    for group in &response.groups {
+        let value = group.value.clone().unwrap_or_default();
+        let interval = shown_interval(&value).map_or_else(String::new, |(interval, small)| {
+            small_samples |= small;
+            let mark = if small { " *" } else { "" };
+            format!("{:.1} .. {:.1}{mark}", interval.low, interval.high)
+        });
+        let mut row = label_cells(group);
+        row.extend([format_value(&value), value.count.to_string(), interval]);
+        if with_targets {
+            row.push(format_target(group.target.as_ref()));
+        }
+        row.push(format_details(&value));
+        rows.add_row(row);
+    }
+    let _ = writeln!(text, "{rows}");
+    if small_samples {
+        let _ = writeln!(
+            text,
+            "* adjusted Wald interval: fewer than {} responses, or the standard-error interval is empty",
+            super::present::SMALL_SAMPLE
+        );
+    }
+    if response.groups.iter().any(|g| !g.points.is_empty()) {
+        text.push_str(&series_text(response, &keys, style));
+    }
+    for table in &response.tables {
+        text.push_str(&table_text(table, &keys, style));
+    }
+    text
 }
 
-/// A value with one decimal, or "no data".
-pub fn format_value(value: &proto::MetricValue) -> String {
-    value.value.map_or_else(|| "no data".to_owned(), trim_number)
-}
-
-fn format_interval(value: &proto::MetricValue) -> String {
-    value.intervals.first().map_or_else(String::new, |i| format!("{:.1} .. {:.1}", i.low, i.high))
+/// The time series, one row per point; a partial last point says how much
+/// of its step it covers.
+fn series_text(response: &proto::QueryResponse, keys: &[&String], style: &Style) -> String {
+    let window_end = millis(response.window.as_ref().and_then(|w| w.end.as_ref()));
+    let partial = response.groups.iter().flat_map(|g| &g.points).any(|p| p.partial);
+    let mut header = vec!["step start".to_owned()];
+    header.extend(keys.iter().map(|k| (*k).clone()));
+    header.extend(["value", "n"].map(String::from));
+    if partial {
+        header.push("note".to_owned());
+    }
+    let mut points = style.table(header);
+    for group in &response.groups {
+        for point in &group.points {
+            let value = point.value.clone().unwrap_or_default();
+            let mut row = vec![format_time(point.start.as_ref())];
+            row.extend(keys.iter().map(|k| group.labels.get(*k).cloned().unwrap_or_default()));
+            row.extend([format_value(&value), value.count.to_string()]);
+            if partial {
+                let covered = window_end.zip(millis(point.start.as_ref())).map(|(end, start)| end - start);
+                row.push(match (point.partial, covered) {
+                    (true, Some(covered)) => format!("partial: {}", format_span(covered)),
+                    (true, None) => "partial".to_owned(),
+                    (false, _) => String::new(),
+                });
+            }
+            points.add_row(row);
+        }
+    }
+    format!("{points}\n")
 }
 
 fn format_details(value: &proto::MetricValue) -> String {
@@ -28,80 +104,11 @@ fn format_details(value: &proto::MetricValue) -> String {
     details.iter().map(|(k, v)| format!("{k}={}", trim_number(**v))).collect::<Vec<_>>().join(" ")
 }
 
-fn trim_number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.1}") }
-}
-
-fn format_time(t: Option<&pbjson_types::Timestamp>) -> String {
-    t.and_then(|t| {
-        let seconds = u64::try_from(t.seconds).ok()?;
-        Some(
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
-            )
-            .to_string(),
-        )
-    })
-    .unwrap_or_default()
-}
-
-/// Prints a query answer: one row per group, then any time series.
-pub fn print_query(response: &proto::QueryResponse) {
-    let window = response.window.as_ref();
-    println!(
-        "{} over {} .. {}",
-        response.metric,
-        format_time(window.and_then(|w| w.start.as_ref())),
-        format_time(window.and_then(|w| w.end.as_ref()))
-    );
-    let keys: BTreeSet<&String> = response.groups.iter().flat_map(|g| g.labels.keys()).collect();
-    let mut header: Vec<String> = keys.iter().map(|k| (*k).clone()).collect();
-    header.extend(["value", "n", "95% interval", "details"].map(String::from));
-    let mut rows = table(header);
-    let label_cells = |group: &proto::Group| -> Vec<String> {
-        keys.iter().map(|k| group.labels.get(*k).cloned().unwrap_or_default()).collect()
-    };
-    for group in &response.groups {
-        let value = group.value.clone().unwrap_or_default();
-        let mut row = label_cells(group);
-        row.extend([
-            format_value(&value),
-            value.count.to_string(),
-            format_interval(&value),
-            format_details(&value),
-        ]);
-        rows.add_row(row);
-    }
-    println!("{rows}");
-    if response.groups.iter().any(|g| !g.points.is_empty()) {
-        let mut header = vec!["step start".to_owned()];
-        header.extend(keys.iter().map(|k| (*k).clone()));
-        header.extend(["value", "n"].map(String::from));
-        let mut points = table(header);
-        for group in &response.groups {
-            for point in &group.points {
-                let value = point.value.clone().unwrap_or_default();
-                let mut row = vec![format_time(point.start.as_ref())];
-                row.extend(label_cells(group));
-                row.extend([format_value(&value), value.count.to_string()]);
-                points.add_row(row);
-            }
-        }
-        println!("{points}");
-    }
-    for answer_table in &response.tables {
-        print_table(answer_table);
-    }
-}
-
-/// Prints a table-shaped part of an answer (a cohort triangle, an account
-/// list) under its name, with units in the header.
-pub fn print_table(answer: &proto::Table) {
-    println!("{}", table_text(answer));
-}
-
-/// The text `print_table` prints.
-fn table_text(answer: &proto::Table) -> String {
+/// A table-shaped part of an answer (a cohort triangle, an account list)
+/// under its name, units in the header. Too wide for the style, it is cut
+/// into blocks of columns that each repeat the columns naming the row: the
+/// group's labels and the first column after them.
+pub fn table_text(answer: &proto::Table, group_keys: &[&String], style: &Style) -> String {
     let header: Vec<String> = answer
         .columns
         .iter()
@@ -111,20 +118,24 @@ fn table_text(answer: &proto::Table) -> String {
             unit => format!("{} ({unit})", c.name),
         })
         .collect();
-    let mut rows = table(header);
-    for row in &answer.rows {
-        rows.add_row(row.cells.iter().map(format_cell).collect::<Vec<_>>());
-    }
+    let rows: Vec<Vec<String>> =
+        answer.rows.iter().map(|row| row.cells.iter().map(format_cell).collect()).collect();
+    let labels = answer.columns.iter().take_while(|c| group_keys.iter().any(|k| **k == c.name)).count();
     let shown = answer.rows.len() as u64;
     let title = if shown < answer.total_rows {
         format!("{} (first {shown} of {} rows)", answer.name, answer.total_rows)
     } else {
         answer.name.clone()
     };
-    format!("\n{title}\n{rows}")
+    let mut text = format!("\n{title}\n");
+    for block in style.column_blocks(&header, &rows, labels + 1) {
+        let _ = writeln!(text, "{block}");
+    }
+    text
 }
 
-fn format_cell(cell: &proto::TableCell) -> String {
+/// A table cell as text: numbers as people read them, times in RFC 3339.
+pub fn format_cell(cell: &proto::TableCell) -> String {
     use proto::table_cell::Value;
     match &cell.value {
         None => String::new(),
@@ -134,10 +145,10 @@ fn format_cell(cell: &proto::TableCell) -> String {
     }
 }
 
-/// Prints the metric list.
-pub fn print_metrics(response: &proto::ListMetricsResponse) {
-    let mut rows =
-        table(["metric", "unit", "range", "group by", "source", "description"].map(String::from).to_vec());
+/// The metric list.
+pub fn metrics_text(response: &proto::ListMetricsResponse, style: &Style) -> String {
+    let mut rows = style
+        .table(["metric", "unit", "range", "group by", "source", "description"].map(String::from).to_vec());
     for m in &response.metrics {
         let bound = |b: Option<f64>| b.map_or_else(String::new, trim_number);
         rows.add_row(vec![
@@ -149,37 +160,7 @@ pub fn print_metrics(response: &proto::ListMetricsResponse) {
             m.description.clone(),
         ]);
     }
-    println!("{rows}");
-}
-
-/// Prints what `rapport ingest` achieved; rejected events, and accepted
-/// events a plugin refused, are named by the input line they came from.
-pub fn print_ingest_summary(summary: &IngestSummary, lines: &[usize]) {
-    let seconds = summary.elapsed.as_secs_f64().max(1e-9);
-    let sent = summary.accepted + summary.duplicates + summary.rejections.len() as u64;
-    println!(
-        "sent {sent} events in {:.2}s ({:.0} events/s): {} accepted, {} duplicates, {} rejected",
-        seconds,
-        sent as f64 / seconds,
-        summary.accepted,
-        summary.duplicates,
-        summary.rejections.len()
-    );
-    for (index, reason, message) in &summary.rejections {
-        let line = lines.get(*index).copied().unwrap_or(index + 1);
-        println!("  line {line}: {reason}: {message}");
-    }
-    if summary.refused == 0 {
-        return;
-    }
-    println!("{} accepted events refused by a plugin (the other metrics counted them):", summary.refused);
-    for (index, scorer, message) in &summary.refusals {
-        let line = lines.get(*index).copied().unwrap_or(index + 1);
-        println!("  line {line}: {scorer}: {message}");
-    }
-    if (summary.refusals.len() as u64) < summary.refused {
-        println!("  ... and more: the server lists the first 10 refusals of each batch");
-    }
+    rows.to_string()
 }
 
 #[cfg(test)]
@@ -188,6 +169,10 @@ mod tests {
 
     fn cell(value: proto::table_cell::Value) -> proto::TableCell {
         proto::TableCell { value: Some(value) }
+    }
+
+    fn widest_line(text: &str) -> usize {
+        text.lines().map(|l| l.chars().count()).max().unwrap_or(0)
     }
 
     #[test]
@@ -211,11 +196,69 @@ mod tests {
             }],
             total_rows: 3,
         };
-        let text = table_text(&triangle);
+        let text = table_text(&triangle, &[], &Style::new(false));
         assert!(text.contains("cohort_logo_retention (first 1 of 3 rows)"), "{text}");
         assert!(text.contains("m0 %") && text.contains("accounts") && !text.contains("(count)"), "{text}");
         let row = text.lines().find(|l| l.contains("2026-02")).unwrap_or_default();
         let cells: Vec<&str> = row.split(['│', '┆']).map(str::trim).filter(|c| !c.is_empty()).collect();
         assert_eq!(cells, vec!["2026-02", "4", "75"], "the m1 cell stays empty: {row}");
+    }
+
+    /// An answer as wide as the demo's GRR by segment: nine details.
+    fn retention_answer(target: Option<proto::TargetStatus>) -> proto::QueryResponse {
+        let details = [
+            ("accounts_at_start", 130.0),
+            ("capped_minor", 0.0),
+            ("churned_accounts", 8.0),
+            ("churned_mrr_minor", 582_000.0),
+            ("contraction_minor", 48_400.0),
+            ("expansion_minor", 133_500.0),
+            ("grr", 93.9),
+            ("logo_churn", 6.2),
+            ("nrr", 95.2),
+            ("starting_mrr_minor", 10_383_300.0),
+        ];
+        proto::QueryResponse {
+            metric: "grr".into(),
+            window: None,
+            groups: vec![proto::Group {
+                labels: [("segment".to_owned(), "enterprise".to_owned())].into(),
+                value: Some(proto::MetricValue {
+                    value: Some(93.9),
+                    count: 130,
+                    intervals: vec![],
+                    details: details.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect(),
+                }),
+                points: vec![],
+                target,
+            }],
+            tables: vec![],
+        }
+    }
+
+    #[test]
+    fn answers_fit_100_columns_unless_wide() {
+        let answer = retention_answer(None);
+        let narrow = query_text(&answer, &Style::new(false));
+        assert!(widest_line(&narrow) <= 100, "{narrow}");
+        assert!(narrow.contains("starting_mrr_minor=10383300"), "details wrap whole: {narrow}");
+        let wide = query_text(&answer, &Style::new(true));
+        assert!(widest_line(&wide) > 100, "{wide}");
+        assert!(!wide.contains("target"), "no target column without targets: {wide}");
+    }
+
+    #[test]
+    fn targets_show_as_a_column() {
+        let answer = retention_answer(Some(proto::TargetStatus {
+            direction: proto::TargetDirection::AtLeast.into(),
+            threshold: 95.0,
+            met: false,
+            crossed: false,
+        }));
+        let text = query_text(&answer, &Style::new(false));
+        let header = text.lines().find(|l| l.contains("value")).unwrap_or_default();
+        assert!(header.contains("target"), "{text}");
+        let row = text.lines().find(|l| l.contains("enterprise")).unwrap_or_default();
+        assert!(row.contains("unmet >= 95"), "{text}");
     }
 }

@@ -2,12 +2,15 @@
 //! a sparkline of its recent values per group.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 use anyhow::Context;
 use rapport::proto;
 use rapport::proto::metrics_service_client::MetricsServiceClient;
 use rapport::proto::subscribe_response::Kind;
+
+use super::connect::{ServerArgs, connect};
+use super::output::Style;
 
 /// Values kept per group for the sparkline.
 const HISTORY: usize = 40;
@@ -16,34 +19,41 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 /// Flags of `rapport watch`.
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
-    /// The question, as for `rapport query` (without --json and --step).
+    /// The question, as for `rapport query`.
     #[command(flatten)]
-    pub query: super::query::QueryArgs,
+    pub question: super::query::Question,
     /// Least time between two updates.
     #[arg(long, default_value = "1s")]
     pub interval: String,
+    /// Print each update as one line of JSON (JSON Lines) instead of
+    /// redrawing tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `rapport watch` until the stream ends or Ctrl-C.
-pub async fn run(addr: &str, args: WatchArgs) -> anyhow::Result<()> {
+/// Runs `rapport watch` until the stream ends, Ctrl-C, or stdout closes.
+pub async fn run(server: &ServerArgs, args: WatchArgs, style: &Style) -> anyhow::Result<()> {
     let interval = humantime::parse_duration(&args.interval).context("--interval")?;
     let request = proto::SubscribeRequest {
-        query: Some(super::query::request(args.query)?),
+        query: Some(super::query::request(args.question)?),
         min_interval: Some(pbjson_types::Duration {
             seconds: i64::try_from(interval.as_secs()).unwrap_or(i64::MAX),
             nanos: i32::try_from(interval.subsec_nanos()).unwrap_or(0),
         }),
         heartbeat_interval: None,
     };
-    let mut client = MetricsServiceClient::new(super::connect(addr).await?);
-    let mut stream = client
-        .subscribe(request)
-        .await
-        .map_err(|status| anyhow::anyhow!("{}: {}", status.code(), status.message()))?
-        .into_inner();
+    let mut client = MetricsServiceClient::new(connect(server).await?);
+    let mut stream = client.subscribe(request).await.map_err(super::status_error)?.into_inner();
     let mut history: BTreeMap<String, VecDeque<f64>> = BTreeMap::new();
-    let redraw = std::io::stdout().is_terminal();
-    while let Some(message) = stream.message().await? {
+    let redraw = !args.json && std::io::stdout().is_terminal();
+    while let Some(message) = stream.message().await.map_err(super::status_error)? {
+        if args.json {
+            // Heartbeats say only that the stream is alive: not written.
+            if matches!(message.kind, Some(Kind::Update(_))) {
+                outln!("{}", super::json::update(&message)?)?;
+            }
+            continue;
+        }
         let Some(Kind::Update(update)) = message.kind else { continue };
         for group in &update.groups {
             if let Some(value) = group.value.as_ref().and_then(|v| v.value) {
@@ -56,14 +66,13 @@ pub async fn run(addr: &str, args: WatchArgs) -> anyhow::Result<()> {
         }
         if redraw {
             // Clear the screen and go home, so the table refreshes in place.
-            print!("\x1b[2J\x1b[H");
+            super::output::write(format_args!("\x1b[2J\x1b[H"))?;
         }
-        super::render::print_query(&update);
+        outln!("{}", super::render::query_text(&update, style).trim_end())?;
         for (name, values) in &history {
-            println!("{name:>24} {}", sparkline(values));
+            outln!("{name:>24} {}", sparkline(values))?;
         }
-        println!("update #{} (Ctrl-C to stop)", message.sequence);
-        std::io::stdout().flush()?;
+        outln!("update #{} (Ctrl-C to stop)", message.sequence)?;
     }
     Ok(())
 }

@@ -42,6 +42,29 @@ impl Duration {
     }
 }
 
+/// In human units, down to the second: `4h 20m`, `180d 21h 59m 26s`; under
+/// a second in milliseconds (`250ms`). Messages read it, not programs.
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0 < 0 {
+            f.write_str("-")?;
+        }
+        let millis = self.0.unsigned_abs();
+        if millis < 1000 {
+            return write!(f, "{millis}ms");
+        }
+        let mut rest = millis / 1000;
+        let mut parts = Vec::with_capacity(4);
+        for (seconds, unit) in [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")] {
+            if rest >= seconds {
+                parts.push(format!("{}{unit}", rest / seconds));
+                rest %= seconds;
+            }
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 impl Timestamp {
     /// Milliseconds since the epoch.
     pub const fn millis(self) -> i64 {
@@ -140,6 +163,16 @@ impl Resolution {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_in_human_units() {
+        // 15,629,966,228 ms = 180 days (15,552,000 s) + 77,966 s = 21 h 39 m 26 s, + 228 ms.
+        assert_eq!(Duration(15_629_966_228).to_string(), "180d 21h 39m 26s");
+        assert_eq!(Duration(4 * 3_600_000 + 20 * 60_000).to_string(), "4h 20m");
+        assert_eq!(Duration::minutes(5).to_string(), "5m");
+        assert_eq!(Duration(250).to_string(), "250ms");
+        assert_eq!(Duration(-90_000).to_string(), "-1m 30s");
+    }
 
     #[test]
     fn floor_and_ceil_align_to_unit_including_before_epoch() {

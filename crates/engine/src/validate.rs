@@ -172,9 +172,9 @@ pub fn validate(
         return Err(Rejection::new(
             R::TooFarInFuture,
             format!(
-                "event time is {} ms ahead of the server clock; at most {} ms allowed",
-                event.time.millis() - now.millis(),
-                limits.max_future_skew.millis()
+                "event time is {} ahead of the server clock; at most {} allowed",
+                Duration(event.time.millis() - now.millis()),
+                limits.max_future_skew
             ),
         ));
     }
@@ -182,8 +182,8 @@ pub fn validate(
         return Err(Rejection::new(
             R::TooOld,
             format!(
-                "event time is {} ms before the retention horizon",
-                oldest_accepted.millis() - event.time.millis()
+                "event time is {} before the retention horizon",
+                Duration(oldest_accepted.millis() - event.time.millis())
             ),
         ));
     }

@@ -33,7 +33,7 @@ pub struct CeilingArgs {
 /// listening, like rapportd's start-up line, for `ServerProcess`.
 pub async fn serve(args: CeilingArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen).await?;
-    println!("ceiling listening addr=Some({})", listener.local_addr()?);
+    outln!("ceiling listening addr=Some({})", listener.local_addr()?)?;
     tonic::transport::Server::builder()
         .add_service(IngestServiceServer::new(Ceiling).max_decoding_message_size(MAX_MESSAGE_BYTES))
         .add_service(MetricsServiceServer::new(Ceiling))

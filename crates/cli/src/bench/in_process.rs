@@ -84,7 +84,7 @@ pub fn measure(
         events,
         query_us_median: super::report::median(times_us.iter().copied()),
         queries: times_us.len() as u64,
-        answer: convert::query_response(query.metric.clone(), answer),
+        answer: convert::query_response(query.metric.clone(), answer, query.step),
     })
 }
 

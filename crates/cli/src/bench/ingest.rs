@@ -185,11 +185,14 @@ fn print(report: &IngestReport, json: bool, durable: bool) -> anyhow::Result<()>
     if json {
         return report::print_json(report);
     }
-    println!(
+    outln!(
         "{}: {} connection(s), batches of {}, events of {:.0} bytes",
-        report.mode, report.connections, report.batch_size, report.event_bytes
-    );
-    println!(
+        report.mode,
+        report.connections,
+        report.batch_size,
+        report.event_bytes
+    )?;
+    outln!(
         "rapport counts: sent {}, accepted {}, duplicates {}, rejected {}; last run: {} NPS responses sent, {} counted by survey_responses",
         report.sent,
         report.accepted,
@@ -197,20 +200,20 @@ fn print(report: &IngestReport, json: bool, durable: bool) -> anyhow::Result<()>
         report.rejected,
         report.last_run_surveys_sent,
         report.last_run_surveys_counted
-    );
+    )?;
     let target = match (report.mode, durable) {
         ("unary Record", _) => "target: at least 80% of the ceiling",
         (_, true) => "target: at least 50% of the ceiling",
         _ => "target: at least 70% of the ceiling",
     };
-    report.comparison.print(target);
+    report.comparison.print(target)?;
     Ok(())
 }
 
 /// The `survey_responses` count over the last two hours (all of a run's
 /// events lie in the last hour).
 async fn surveys_counted(url: &str) -> anyhow::Result<u64> {
-    super::survey_responses_in_last(crate::connect(url).await?, 7200).await
+    super::survey_responses_in_last(crate::connect::local(url).await?, 7200).await
 }
 
 /// Mean encoded size of the plan's events, over a sample batch.

@@ -171,7 +171,7 @@ pub async fn stream(url: &str, plan: &Plan, until: Until) -> anyhow::Result<Outc
     let clock = Arc::new(Clock::new(until));
     let mut tasks = Vec::new();
     for c in 0..plan.connections.max(1) {
-        let channel = crate::connect(url).await?;
+        let channel = crate::connect::local(url).await?;
         tasks.push(tokio::spawn(stream_one(channel, plan.clone(), c, Arc::clone(&clock))));
     }
     gather(tasks, &clock).await
@@ -268,7 +268,7 @@ pub async fn unary(url: &str, plan: &Plan, until: Until) -> anyhow::Result<Outco
     let clock = Arc::new(Clock::new(until));
     let mut tasks = Vec::new();
     for c in 0..plan.connections.max(1) {
-        let channel = crate::connect(url).await?;
+        let channel = crate::connect::local(url).await?;
         for k in 0..plan.in_flight.max(1) {
             let client = IngestServiceClient::new(channel.clone());
             let caller = c * plan.in_flight.max(1) + k;

@@ -100,16 +100,16 @@ pub async fn run(binaries: &Binaries, args: MemoryArgs, json: bool) -> anyhow::R
     if json {
         return report::print_json(&report);
     }
-    println!(
+    outln!(
         "memory: {} series over {} days, deduplication {}",
         report.series,
         report.days,
         if report.dedup_off { "off" } else { "ON (its index grows with the ids; see BENCHMARKS.md)" }
-    );
-    println!("  idle:                 RSS {:.1} MiB", report.rss_idle_mb);
-    println!("  after {:>11} events: RSS {:.1} MiB", report.events_first, report.rss_first_mb);
-    println!("  after {:>11} events: RSS {:.1} MiB", report.events_total, report.rss_total_mb);
-    println!("  ratio {:.3} (target: at most 1.10); {} rejected", report.ratio, report.rejected);
+    )?;
+    outln!("  idle:                 RSS {:.1} MiB", report.rss_idle_mb)?;
+    outln!("  after {:>11} events: RSS {:.1} MiB", report.events_first, report.rss_first_mb)?;
+    outln!("  after {:>11} events: RSS {:.1} MiB", report.events_total, report.rss_total_mb)?;
+    outln!("  ratio {:.3} (target: at most 1.10); {} rejected", report.ratio, report.rejected)?;
     Ok(())
 }
 

@@ -95,11 +95,12 @@ pub async fn run(binaries: &Binaries, args: MixedArgs, json: bool) -> anyhow::Re
     if json {
         return report::print_json(&report);
     }
-    println!(
+    outln!(
         "mixed: {} events preloaded; ingest over {} connection(s) and one query loop at once",
-        report.preloaded, args.connections
-    );
-    report.ingest.print("ingest while querying");
-    report.queries.print("queries while ingesting");
+        report.preloaded,
+        args.connections
+    )?;
+    report.ingest.print("ingest while querying")?;
+    report.queries.print("queries while ingesting")?;
     Ok(())
 }

@@ -263,7 +263,7 @@ pub async fn query_loop(
     warmup: Duration,
     measure: Duration,
 ) -> anyhow::Result<(Run, Option<proto::QueryResponse>)> {
-    let mut client = MetricsServiceClient::new(crate::connect(url).await?);
+    let mut client = MetricsServiceClient::new(crate::connect::local(url).await?);
     let mut histogram = report::histogram()?;
     let started = Instant::now();
     let (measure_from, end) = (started + warmup, started + warmup + measure);
@@ -321,7 +321,7 @@ fn agree(rapport: &[GroupValue], duckdb: &DuckDbAnswer) -> bool {
 }
 
 fn print(report: &QueryReport) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "loaded {} NPS responses ({:.0} events/s, {} rejected); query: {} over the last window [{} .. {}) ms, group by {}",
         report.events_loaded,
         report.load_events_per_second,
@@ -330,9 +330,9 @@ fn print(report: &QueryReport) -> anyhow::Result<()> {
         report.window_start_ms,
         report.window_end_ms,
         report.group_by
-    );
+    )?;
     for (i, (r, c)) in report.rapport_runs.iter().zip(&report.ceiling_runs).enumerate() {
-        println!(
+        outln!(
             "  run {}: rapport Query  {:>8.0} queries/s, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
             i + 1,
             r.per_second,
@@ -340,51 +340,61 @@ fn print(report: &QueryReport) -> anyhow::Result<()> {
             r.latency.p90_ms,
             r.latency.p99_ms,
             r.latency.max_ms
-        );
-        println!(
+        )?;
+        outln!(
             "         ceiling Query  {:>8.0} queries/s, p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-            c.per_second, c.latency.p50_ms, c.latency.p90_ms, c.latency.p99_ms, c.latency.max_ms
-        );
+            c.per_second,
+            c.latency.p50_ms,
+            c.latency.p90_ms,
+            c.latency.p99_ms,
+            c.latency.max_ms
+        )?;
     }
-    println!(
+    outln!(
         "median latency: rapport {:.3} ms, ceiling round trip {:.3} ms, ratio {:.2} (target: at most 1.5)",
-        report.rapport_p50_ms, report.ceiling_p50_ms, report.ratio_to_ceiling
-    );
+        report.rapport_p50_ms,
+        report.ceiling_p50_ms,
+        report.ratio_to_ceiling
+    )?;
     match &report.duckdb {
         Some(d) => {
-            println!(
+            outln!(
                 "DuckDB {}: {} rows loaded in {:.2} s; query median {:.3} ms over {} runs",
                 d.duckdb_version,
                 d.rows,
                 d.load_seconds,
                 d.query_ms_median,
                 d.query_ms_runs.len()
-            );
-            println!(
+            )?;
+            outln!(
                 "  {:<10} {:>12} {:>22} {:>12} {:>22}",
-                "group", "rapport n", "rapport value", "duckdb n", "duckdb nps"
-            );
+                "group",
+                "rapport n",
+                "rapport value",
+                "duckdb n",
+                "duckdb nps"
+            )?;
             for (r, g) in report.rapport_answer.iter().zip(&d.groups) {
                 let value = r.value.map_or("no data".to_owned(), |v| format!("{v:.12}"));
-                println!("  {:<10} {:>12} {:>22} {:>12} {:>22.12}", r.group, r.count, value, g.count, g.nps);
+                outln!("  {:<10} {:>12} {:>22} {:>12} {:>22.12}", r.group, r.count, value, g.count, g.nps)?;
             }
-            println!(
+            outln!(
                 "answers agree: {}; DuckDB / rapport: {:.0}x (target: at least 300x)",
                 if report.answers_agree == Some(true) { "yes" } else { "NO" },
                 report.duckdb_over_rapport.unwrap_or(0.0)
-            );
+            )?;
             if let Some(us) = report.in_process_us_median {
-                println!(
+                outln!(
                     "in process (no transport on either side): rapport's engine {:.1} µs median, answer agrees: {}; DuckDB / engine: {:.0}x (target: at least 300x)",
                     us,
                     if report.in_process_agrees == Some(true) { "yes" } else { "NO" },
                     report.duckdb_over_in_process.unwrap_or(0.0)
-                );
+                )?;
             }
         }
         None => {
             for r in &report.rapport_answer {
-                println!("  {:<10} n {:>10}  value {:?}", r.group, r.count, r.value);
+                outln!("  {:<10} n {:>10}  value {:?}", r.group, r.count, r.value)?;
             }
         }
     }

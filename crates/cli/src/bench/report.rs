@@ -102,32 +102,21 @@ impl Comparison {
     }
 
     /// Human-readable lines.
-    pub fn print(&self, title: &str) {
-        println!("{title}");
+    pub fn print(&self, title: &str) -> anyhow::Result<()> {
+        outln!("{title}")?;
         for (i, (r, b)) in self.rapport_runs.iter().zip(&self.baseline_runs).enumerate() {
-            println!(
-                "  run {}: rapport  {:>12.0} {}/s  {}",
-                i + 1,
-                r.per_second,
-                self.unit,
-                r.latency.line()
-            );
-            println!(
-                "         {:<8} {:>12.0} {}/s  {}",
-                "ceiling",
-                b.per_second,
-                self.unit,
-                b.latency.line()
-            );
+            outln!("  run {}: rapport  {:>12.0} {}/s  {}", i + 1, r.per_second, self.unit, r.latency.line())?;
+            outln!("         {:<8} {:>12.0} {}/s  {}", "ceiling", b.per_second, self.unit, b.latency.line())?;
         }
-        println!(
+        outln!(
             "  median: rapport {:.0} {unit}/s, {} {:.0} {unit}/s, ratio {:.1}%",
             self.rapport_median,
             self.baseline,
             self.baseline_median,
             100.0 * self.ratio,
             unit = self.unit
-        );
+        )?;
+        Ok(())
     }
 }
 
@@ -150,7 +139,7 @@ pub fn ratio(a: f64, b: f64) -> f64 {
 
 /// Prints `report` as pretty JSON.
 pub fn print_json(report: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(report)?);
+    outln!("{}", serde_json::to_string_pretty(report)?)?;
     Ok(())
 }
 

@@ -144,7 +144,7 @@ pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow
         &["--max-subscriptions-per-tenant", &limit, "--max-subscriptions-per-connection", &limit],
     )?;
     let server = &started.process;
-    let ingest_channel = crate::connect(&server.url).await?;
+    let ingest_channel = crate::connect::local(&server.url).await?;
     let rss = |s: &ServerProcess| s.rss_bytes().map_or(0.0, |b| b as f64 / 1_048_576.0);
     let rss_idle = rss(server);
     let progress = Arc::new(Progress::default());
@@ -163,7 +163,7 @@ pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow
     });
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
-        channels.push(crate::connect(&server.url).await?);
+        channels.push(crate::connect::local(&server.url).await?);
     }
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(args.subscribers.max(1));
     for i in 0..args.subscribers {
@@ -248,9 +248,9 @@ pub async fn run(binaries: &Binaries, args: SubscribeArgs, json: bool) -> anyhow
         server_rss_mb_end: rss_end,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!("{report:#?}");
+        outln!("{report:#?}")?;
     }
     Ok(())
 }
