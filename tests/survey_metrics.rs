@@ -209,6 +209,50 @@ async fn stepped_query_places_each_event_in_its_hour() {
 }
 
 #[tokio::test]
+async fn a_step_cut_short_by_the_window_end_is_marked_partial() {
+    let server = TestServer::start().await;
+    // Three hours back from the last full hour: one-minute buckets, so the
+    // window below is answered exactly.
+    let hour = 3_600_000;
+    let t0 = now_millis() / hour * hour - 3 * hour;
+    let at = |id: &str, score, minutes: i64| {
+        let mut event = survey(id, K::Nps, Some(score), None, &[], 0);
+        event.time = Some(timestamp(t0 + minutes * 60_000));
+        event
+    };
+    server.record(vec![at("a", 10, 10), at("b", 0, 70), at("c", 9, 130), at("d", 8, 140)]).await;
+    let range = |minutes: i64| {
+        Some(proto::Window {
+            kind: Some(proto::window::Kind::Range(proto::TimeRange {
+                start: Some(timestamp(t0)),
+                end: Some(timestamp(t0 + minutes * 60_000)),
+            })),
+        })
+    };
+    let stepped = |minutes| proto::QueryRequest {
+        window: range(minutes),
+        step: Some(pbjson_types::Duration { seconds: HOUR, nanos: 0 }),
+        ..query("nps", DAY)
+    };
+    // [t0, t0 + 2h30m) by the hour: the third step covers 30 minutes.
+    let response = server.query(stepped(150)).await.unwrap();
+    let points: Vec<(i64, Option<f64>, bool)> = response.groups[0]
+        .points
+        .iter()
+        .map(|p| (p.start.unwrap().seconds, p.value.as_ref().unwrap().value, p.partial))
+        .collect();
+    let s0 = t0 / 1000;
+    assert_eq!(
+        points,
+        vec![(s0, Some(100.0), false), (s0 + 3600, Some(-100.0), false), (s0 + 7200, Some(50.0), true)]
+    );
+    // A window of whole steps has no partial point.
+    let response = server.query(stepped(180)).await.unwrap();
+    assert!(response.groups[0].points.iter().all(|p| !p.partial));
+    assert_eq!(response.groups[0].points.len(), 3);
+}
+
+#[tokio::test]
 async fn bad_queries_get_the_status_code_that_fits() {
     let server = TestServer::start().await;
     server

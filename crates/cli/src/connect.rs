@@ -48,7 +48,10 @@ mod tests {
     fn an_address_without_a_scheme_is_http() -> anyhow::Result<()> {
         assert_eq!(endpoint("127.0.0.1:50051")?.uri().to_string(), "http://127.0.0.1:50051/");
         assert_eq!(endpoint("localhost:7")?.uri().to_string(), "http://localhost:7/");
-        assert_eq!(endpoint("https://rapport.example:443")?.uri().to_string(), "https://rapport.example:443/");
+        assert_eq!(
+            endpoint("https://rapport.example:443")?.uri().to_string(),
+            "https://rapport.example:443/"
+        );
         assert!(endpoint("127.0.0.1 50051").is_err());
         Ok(())
     }
