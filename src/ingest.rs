@@ -1,8 +1,30 @@
-//! The ingest path, as one straight line: decode, validate, dedup, log,
-//! apply, ack.
+//! The ingest path: decode, validate, dedup, log, apply, ack.
 //!
 //! Both `Record` and every batch of the `Ingest` stream go through
-//! [`Ingestor::process`], so they accept, reject and count identically.
+//! [`Ingestor::process_in_turn`], so they accept, reject and count
+//! identically.
+//!
+//! **Order.** Many batches are in process at once (several per stream,
+//! `stream.rs`, and many streams), yet the engine sees them one at a time,
+//! in one order that keeps every stream's order and is the log's order, so
+//! the result equals applying them one after another and replay after a
+//! crash reaches the state the live server had. Per batch:
+//!
+//! 1. check each event alone (`batch::check`: decode, convert, validate;
+//!    durable: encode the log record too), concurrently with other batches;
+//! 2. wait for its turn in its stream (`order::Turn`), then, under the
+//!    server's sequencer lock (`order::Sequencer`): the tenant's currency
+//!    pin and the dedup reservation; in memory, apply; durable, queue the
+//!    log record (log order is lock order) and take an apply turn;
+//! 3. durable: wait for the log's ack and for the apply turn (applies run
+//!    in log order), apply;
+//! 4. ack with what was counted, the duplicates, the rejections, and the
+//!    events a scorer refused (`batch::Admitted::result`).
+//!
+//! A check that reads state which only apply changes would break this in
+//! the durable path (a batch's checks can run before the batches ahead of
+//! it are applied): state a check depends on must change in step 2, as the
+//! currency pin does.
 //!
 //! **Invariants:** an event rejected by validation, or a duplicate, is never
 //! logged; a batch changes the engine only after the log acknowledged it;
@@ -13,18 +35,21 @@
 //! `wire.rs`: the requests as the server decodes them (labels as pairs,
 //! no map per event).
 
+mod batch;
+pub mod order;
+pub mod stream;
 pub mod wire;
 
 use std::sync::Arc;
 
-use rapport_engine::{ApplyReport, Engine, Event, TenantId, Timestamp};
+use rapport_engine::{ApplyReport, Engine, TenantId, Timestamp};
 use tonic::Status;
 
-use crate::convert;
-use crate::durability::Durability;
+use crate::durability::{Durability, LogError, LogRecord};
 use crate::proto;
 use crate::status;
-use wire::{EncodedEvents, WireEvent};
+use order::{Sequencer, Turn};
+use wire::EncodedEvents;
 
 /// Runs batches of wire events through the engine (and the log, when
 /// durable).
@@ -32,13 +57,14 @@ pub struct Ingestor {
     engine: Arc<Engine>,
     max_batch_events: usize,
     durability: Option<Arc<Durability>>,
+    sequencer: Sequencer,
 }
 
 impl Ingestor {
     /// An in-memory ingestor feeding `engine`, refusing batches above
     /// `max_batch_events`.
     pub fn new(engine: Arc<Engine>, max_batch_events: usize) -> Self {
-        Ingestor { engine, max_batch_events, durability: None }
+        Ingestor { engine, max_batch_events, durability: None, sequencer: Sequencer::new() }
     }
 
     /// The same, logging every accepted batch to `durability` before it is
@@ -48,158 +74,139 @@ impl Ingestor {
         self
     }
 
-    /// Processes one batch for `tenant` arriving at `now`. Each invalid event
-    /// is rejected on its own with its index and reason, each duplicate
-    /// (same tenant and id inside the dedup window) is acknowledged but not
-    /// counted; the rest are logged and counted.
-    ///
-    /// A client that hangs up mid-batch cannot leave it half done (reserved
-    /// and logged but never applied): in memory the batch is one step with
-    /// no wait inside (on the blocking pool, which finishes it regardless),
-    /// and a durable batch runs in its own task.
+    /// Processes one batch that follows no other (a unary `Record`); see
+    /// [`Ingestor::process_in_turn`].
     pub async fn process(
         self: &Arc<Self>,
         tenant: &TenantId,
         events: EncodedEvents,
         now: Timestamp,
     ) -> Result<proto::BatchResult, Status> {
+        self.process_in_turn(tenant, events, now, Turn::alone()).await
+    }
+
+    /// Processes one batch for `tenant` arriving at `now`, taking effect in
+    /// `turn` (after the batches whose turns came before it in its chain).
+    /// Each invalid event is rejected on its own with its index and reason,
+    /// each duplicate (same tenant and id inside the dedup window, or
+    /// earlier in the order) is acknowledged but not counted; the rest are
+    /// logged and counted, and any a scorer refused are reported.
+    ///
+    /// A client that hangs up mid-batch cannot leave it half done (reserved
+    /// and logged but never applied): in memory, reservation and apply are
+    /// one step with no wait inside (on the blocking pool, which finishes
+    /// it regardless); a durable batch runs in its own task.
+    pub async fn process_in_turn(
+        self: &Arc<Self>,
+        tenant: &TenantId,
+        events: EncodedEvents,
+        now: Timestamp,
+        turn: Turn,
+    ) -> Result<proto::BatchResult, Status> {
         if events.len() > self.max_batch_events {
-            return Err(Status::invalid_argument(format!(
-                "batch has {} events; at most {} per batch",
-                events.len(),
-                self.max_batch_events
-            )));
+            return Err(status::batch_too_large(events.len(), self.max_batch_events));
         }
         let this = Arc::clone(self);
         let tenant = tenant.clone();
         let Some(durability) = self.durability.clone() else {
-            let size = events.len();
-            return on_cpu(size, move || this.run_in_memory(&tenant, events, now)).await?;
+            return this.run_in_memory(tenant, events, now, turn).await;
         };
-        tokio::spawn(async move { this.run_durable(&durability, tenant, events, now).await })
+        tokio::spawn(async move { this.run_durable(durability, tenant, events, now, turn).await })
             .await
-            .map_err(|e| Status::internal(format!("ingest task failed: {e}")))?
+            .map_err(status::ingest_task_failed)?
     }
 
-    /// The whole batch in one step: check, reserve, apply. With nothing to
-    /// wait for in between, one hand-off to the blocking pool does for all.
-    fn run_in_memory(
-        &self,
-        tenant: &TenantId,
-        events: EncodedEvents,
-        now: Timestamp,
-    ) -> Result<proto::BatchResult, Status> {
-        let (counted, duplicates, rejections) = self.check_and_reserve(tenant, events, now)?;
-        let report = self.engine.apply(tenant, &counted, now);
-        log_failures(report);
-        Ok(batch_result(counted.len(), duplicates, rejections))
-    }
-
-    /// A durable batch: check and reserve, log (awaiting the ack), apply.
-    async fn run_durable(
+    /// Check; in turn, admit and apply.
+    async fn run_in_memory(
         self: Arc<Self>,
-        durability: &Durability,
         tenant: TenantId,
         events: EncodedEvents,
         now: Timestamp,
+        mut turn: Turn,
     ) -> Result<proto::BatchResult, Status> {
+        let size = events.len();
+        let engine = Arc::clone(&self.engine);
+        let checked = on_cpu(size, move || batch::check(&engine, events, now)).await??;
+        turn.wait().await;
+        let sequence = self.sequencer.lock().await;
+        let engine = Arc::clone(&self.engine);
+        on_cpu(size, move || {
+            let admitted = checked.admit(&engine, &tenant, now);
+            let report = engine.apply(&tenant, admitted.events(), now);
+            drop((sequence, turn));
+            admitted.result(report)
+        })
+        .await
+    }
+
+    /// Check and encode; in turn, admit and queue the log record; once the
+    /// log acknowledged it, apply in log order.
+    async fn run_durable(
+        self: Arc<Self>,
+        durability: Arc<Durability>,
+        tenant: TenantId,
+        events: EncodedEvents,
+        now: Timestamp,
+        mut turn: Turn,
+    ) -> Result<proto::BatchResult, Status> {
+        let size = events.len();
+        let (engine, batch_tenant) = (Arc::clone(&self.engine), tenant.clone());
+        let (checked, record) = on_cpu(size, move || -> Result<_, Status> {
+            let checked = batch::check(&engine, events, now)?;
+            let record =
+                LogRecord::encode(&batch_tenant, now, checked.events()).map_err(status::from_log_error)?;
+            Ok((checked, record))
+        })
+        .await??;
+
+        turn.wait().await;
         // A snapshot waits while any batch is between here and apply (see
         // `durability`), so dedup reservations and the log stay in step.
         let _admitted = durability.admit().await;
-        // Decode, convert and validate each event on its own, then reserve
-        // the ids (atomically per id): one step, one hand-off to the
-        // blocking pool.
-        let this = Arc::clone(&self);
-        let batch_tenant = tenant.clone();
-        let size = events.len();
-        let (counted, duplicates, rejections) =
-            on_cpu(size, move || this.check_and_reserve(&batch_tenant, events, now)).await??;
-
-        // Log: durable before the aggregates change.
-        if !counted.is_empty()
-            && let Err(error) = durability.log(&tenant, now, &counted).await
-        {
-            self.engine.release_ids(&tenant, &counted, now);
-            tracing::warn!(%error, events = counted.len(), "batch not logged; answered with an error");
-            return Err(status::from_log_error(error));
-        }
-
-        // Apply, then ack.
-        let engine = Arc::clone(&self.engine);
-        let (report, counted) =
-            on_cpu(size, move || (engine.apply(&tenant, &counted, now), counted.len())).await?;
-        log_failures(report);
-        Ok(batch_result(counted, duplicates, rejections))
-    }
-
-    /// Decodes and checks each event, then reserves the valid ones' ids
-    /// (atomically per id): the events to count, the number of duplicates
-    /// and the rejections. A batch with an event that does not decode is
-    /// refused whole.
-    fn check_and_reserve(
-        &self,
-        tenant: &TenantId,
-        events: EncodedEvents,
-        now: Timestamp,
-    ) -> Result<(Vec<Event>, usize, Vec<proto::Rejection>), Status> {
-        let (mut accepted, rejections) = self.check(tenant, decode(events)?, now);
-        let fresh = self.engine.reserve_ids(tenant, &accepted, now);
-        let offered = accepted.len();
-        let mut fresh = fresh.into_iter();
-        accepted.retain(|_| fresh.next().unwrap_or(false));
-        let duplicates = offered - accepted.len();
-        Ok((accepted, duplicates, rejections))
-    }
-
-    /// Converts and validates each event of a batch on its own: the valid
-    /// ones, and a rejection for each of the others.
-    fn check(
-        &self,
-        tenant: &TenantId,
-        events: Vec<WireEvent>,
-        now: Timestamp,
-    ) -> (Vec<Event>, Vec<proto::Rejection>) {
-        let mut accepted = Vec::with_capacity(events.len());
-        let mut rejections = Vec::new();
-        for (index, wire) in events.into_iter().enumerate() {
-            let checked = convert::wire_event(wire).and_then(|event| {
-                self.engine.validate(tenant, &event, now)?;
-                Ok(event)
-            });
-            match checked {
-                Ok(event) => accepted.push(event),
-                Err(rejection) => rejections.push(convert::rejection(index, rejection)),
+        let mut sequence = self.sequencer.lock().await;
+        let (engine, log, batch_tenant) = (Arc::clone(&self.engine), Arc::clone(&durability), tenant.clone());
+        let (admitted, logged) = on_cpu(size, move || {
+            let admitted = checked.admit(&engine, &batch_tenant, now);
+            if admitted.events().is_empty() {
+                return (admitted, Ok(None));
             }
+            let record = if admitted.is_whole() {
+                Ok(record)
+            } else {
+                LogRecord::encode(&batch_tenant, now, admitted.events())
+            };
+            let logged = match record {
+                Ok(record) => Ok(Some((log.append(record), sequence.next_turn()))),
+                Err(error) => {
+                    engine.release_ids(&batch_tenant, admitted.events(), now);
+                    Err(error)
+                }
+            };
+            drop(sequence);
+            (admitted, logged)
+        })
+        .await?;
+        // The stream's next batch may take its turn.
+        drop(turn);
+
+        let Some((appended, mut apply_turn)) = logged.map_err(status::from_log_error)? else {
+            return Ok(admitted.result(ApplyReport::default()));
+        };
+        // Durable before the aggregates change; applied in log order.
+        let appended = appended.await;
+        apply_turn.wait().await;
+        if let Err(error) = appended {
+            self.engine.release_ids(&tenant, admitted.events(), now);
+            tracing::warn!(%error, events = admitted.events().len(), "batch not logged; answered with an error");
+            return Err(status::from_log_error(LogError::Store(error)));
         }
-        (accepted, rejections)
-    }
-}
-
-/// A batch's events, decoded; `INVALID_ARGUMENT` naming the first that
-/// does not decode (the batch is refused whole, as a malformed request).
-fn decode(events: EncodedEvents) -> Result<Vec<WireEvent>, Status> {
-    events.decode().map_err(|(index, error)| {
-        Status::invalid_argument(format!("event {index} of the batch does not decode: {error}"))
-    })
-}
-
-/// Logs the scorers that failed on some of a batch's events.
-fn log_failures(report: ApplyReport) {
-    for failure in report.failures {
-        tracing::warn!(
-            scorer = %failure.scorer,
-            events = failure.events,
-            error = %failure.last_error,
-            "scorer failed on events; they were still counted by the other scorers"
-        );
-    }
-}
-
-fn batch_result(counted: usize, duplicates: usize, rejections: Vec<proto::Rejection>) -> proto::BatchResult {
-    proto::BatchResult {
-        accepted: u32::try_from(counted).unwrap_or(u32::MAX),
-        duplicates: u32::try_from(duplicates).unwrap_or(u32::MAX),
-        rejections,
+        let engine = Arc::clone(&self.engine);
+        on_cpu(size, move || {
+            let report = engine.apply(&tenant, admitted.events(), now);
+            drop(apply_turn);
+            admitted.result(report)
+        })
+        .await
     }
 }
 
@@ -220,16 +227,18 @@ async fn on_cpu<T: Send + 'static>(
     if events < OFF_RUNTIME_EVENTS {
         return Ok(work());
     }
-    tokio::task::spawn_blocking(work).await.map_err(|e| Status::internal(format!("ingest step failed: {e}")))
+    tokio::task::spawn_blocking(work).await.map_err(status::ingest_task_failed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::{Clock, SystemClock};
+    use crate::convert;
     use rapport_engine::{EngineConfig, scorers};
     use rapport_store::{FaultInjector, StoreOptions};
     use tonic::Code;
+    use wire::WireEvent;
 
     fn nps(id: &str, time: Timestamp) -> WireEvent {
         WireEvent::from(proto::Event {
@@ -272,7 +281,7 @@ mod tests {
             assert!(durability.snapshot().await?.is_some());
         }
         assert_eq!(durability.snapshot().await?, None, "nothing new, no snapshot");
-        let first_segment = dir.path().join("wal").join(format!("{:020}.wal", 1));
+        let first_segment = dir.path().join("wal").join(format!("{:020}.seg", 1));
         assert!(!first_segment.exists(), "the log behind the previous snapshot is deleted");
         drop((engine, durability, ingestor));
 

@@ -3,11 +3,11 @@
 //! This package is the wire layer around [`rapport_engine`]: it maps
 //! protobuf types to engine types and back ([`convert`]), engine errors to
 //! gRPC status codes ([`status`]), and serves the `rapport.v1` services
-//! ([`server`]). It does no metric arithmetic. The binaries are `rapportd`
-//! (the server) and `rapport` (the CLI, see [`cli`]).
+//! ([`server`]). It does no metric arithmetic. Its binary is `rapportd`;
+//! the `rapport` CLI is the `rapport-cli` package (`crates/cli`), a client
+//! of this library.
 
 pub mod auth;
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod convert;
@@ -15,6 +15,7 @@ pub mod durability;
 pub mod ingest;
 pub mod server;
 pub mod service;
+pub mod shutdown;
 pub mod status;
 pub mod subscribe;
 

@@ -47,8 +47,10 @@ pub fn incoming(listener: TcpListener) -> impl Stream<Item = std::io::Result<Tcp
     })
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight calls
-/// finish (up to the configured grace) and returns.
+/// Serves on `listener` until `shutdown` resolves, then shuts down
+/// gracefully (see `crate::shutdown`): no new batch is taken, the batches in
+/// flight finish, every open stream ends with `UNAVAILABLE`, and it returns
+/// as soon as all calls have ended (after the configured grace at most).
 pub async fn serve(
     settings: Settings,
     listener: TcpListener,
@@ -83,6 +85,7 @@ pub async fn serve_with_clock(
         Ingestor::new(Arc::clone(&engine), settings.max_batch_events).with_durability(durability.clone()),
     );
     let changes = ChangeSignal::new();
+    let (shutdown_switch, shutting_down) = crate::shutdown::shutdown();
     let hub = Hub::new(
         Arc::clone(&engine),
         Arc::clone(&clock),
@@ -111,9 +114,17 @@ pub async fn serve_with_clock(
     });
     let (grace_tx, grace_rx) = oneshot::channel::<()>();
     let grace = settings.shutdown_grace;
+    let serving_health = health.clone();
     let signal = async move {
         shutdown.await;
-        tracing::info!(grace = ?grace, "shutting down: finishing in-flight calls");
+        // Calls see it before the listener closes: streams stop taking
+        // batches, finish those in process and end, so serving ends as soon
+        // as they have (the grace only caps it).
+        shutdown_switch.begin();
+        serving_health.set_not_serving::<IngestServiceServer<IngestApi>>().await;
+        serving_health.set_not_serving::<MetricsServiceServer<MetricsApi>>().await;
+        serving_health.set_not_serving::<PluginServiceServer<PluginApi>>().await;
+        tracing::info!(grace = ?grace, "shutting down: taking no new batches, finishing those in flight");
         let _ = grace_tx.send(());
     };
 
@@ -129,17 +140,30 @@ pub async fn serve_with_clock(
             settings.subscriptions.targets.clone(),
         )))
         .add_service(
-            IngestServiceServer::new(IngestApi::new(ingestor, Arc::clone(&clock), changes))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            IngestServiceServer::new(IngestApi::new(
+                ingestor,
+                Arc::clone(&clock),
+                changes,
+                shutting_down.clone(),
+            ))
+            .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .add_service(MetricsServiceServer::new(MetricsApi::new(engine, Arc::clone(&clock), hub)));
+        .add_service(MetricsServiceServer::new(MetricsApi::new(
+            engine,
+            Arc::clone(&clock),
+            hub,
+            shutting_down,
+        )));
     let serving = router.serve_with_incoming_shutdown(incoming(listener), signal);
     tokio::pin!(serving);
 
-    // Once shutdown starts, in-flight calls get `grace` to finish; open
-    // streams that outlive it are cut.
+    // Once shutdown starts, in-flight calls get `grace` to finish; calls
+    // that outlive it (a client not reading its acks) are cut.
     let result = tokio::select! {
-        result = &mut serving => result.context("serving gRPC"),
+        result = &mut serving => {
+            tracing::info!("every call has ended");
+            result.context("serving gRPC")
+        }
         () = async { if grace_rx.await.is_ok() { tokio::time::sleep(grace).await } else { std::future::pending().await } } => {
             tracing::warn!("grace period over; closing remaining streams");
             Ok(())

@@ -33,6 +33,29 @@ pub fn from_log_error(error: crate::durability::LogError) -> Status {
     }
 }
 
+/// The status for a batch with more events than a batch may have.
+pub fn batch_too_large(events: usize, max: usize) -> Status {
+    Status::invalid_argument(format!("batch has {events} events; at most {max} per batch"))
+}
+
+/// The status for a batch with an event that is not valid protobuf: the
+/// batch is refused whole, as a malformed request, naming the event.
+pub fn undecodable_event(index: usize, error: impl std::fmt::Display) -> Status {
+    Status::invalid_argument(format!("event {index} of the batch does not decode: {error}"))
+}
+
+/// The status for a step of a batch whose task died (a bug: it panicked).
+pub fn ingest_task_failed(error: impl std::fmt::Display) -> Status {
+    Status::internal(format!("ingest step failed: {error}"))
+}
+
+/// The status for a call refused, or a stream ended, because the server is
+/// shutting down: the client reconnects (to another instance, or to this
+/// one once it is back) and resends what was not acknowledged.
+pub fn shutting_down() -> Status {
+    Status::unavailable("the server is shutting down: reconnect and resend the batches not acknowledged")
+}
+
 /// The status for a plugin that could not be loaded, reloaded or unloaded.
 ///
 /// A path outside the plugin directory is `PERMISSION_DENIED`: the request

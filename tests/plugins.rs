@@ -618,3 +618,68 @@ async fn a_plugin_metric_streams_over_subscribe_like_a_builtin() {
     close(second.value, 600.0);
     assert_eq!(second.count, 2);
 }
+
+// === Refusals reported to the sender (issue 13, item 12) ===
+
+/// A mention with a channel but no sentiment: social_mentions refuses it.
+fn mention_without_sentiment(id: &str) -> proto::Event {
+    custom(id, "mention", &[], &[("channel", "instagram")])
+}
+
+/// A directory with the shipped workforce plugin and the C social-mentions
+/// plugin.
+fn shipped_plugins() -> tempfile::TempDir {
+    let dir = plugin_dir(&["rapport_workforce"]);
+    compile_c(&social_mentions_source(), &dir.path().join(library_name("rapport_social_mentions")));
+    dir
+}
+
+#[tokio::test]
+async fn events_a_shipped_plugin_refuses_are_reported_in_the_batch_result_and_still_accepted() {
+    let dir = shipped_plugins();
+    let server = server_with(dir.path(), 100).await;
+
+    let result = server
+        .record(vec![
+            interaction("i1", "ana", 300.0, Some("true"), Some(5.0)),
+            interaction("i2", "ana", -5.0, None, None),
+            mention_without_sentiment("m1"),
+            mention("m2", "instagram", "positive", Some(100.0)),
+            nps("n1", 10),
+        ])
+        .await;
+    // Refused events are still accepted: logged, and every other scorer
+    // counted them (here no other scorer consumes them).
+    assert_eq!((result.accepted, result.duplicates, result.rejections.len()), (5, 0, 0));
+    assert_eq!(result.refused_events, 2);
+    let refusals: Vec<(u32, &str)> = result.refusals.iter().map(|r| (r.index, r.scorer.as_str())).collect();
+    assert_eq!(refusals, vec![(1, "workforce"), (2, "social_mentions")]);
+    assert!(result.refusals[0].message.contains("interaction handle_seconds is negative (-5)"), "{result:?}");
+    assert!(
+        result.refusals[1].message.contains("mention sentiment must be positive, neutral or negative"),
+        "{result:?}"
+    );
+    // The refusing plugins' metrics leave the refused events out.
+    let handle = group_value(&grouped(&server, "average_handle_time", "agent").await, &[("agent", "ana")]);
+    assert_eq!(handle.count, 1);
+    close(handle.value, 300.0);
+    close(value(&server, "mentions", "channel", "instagram").await, 1.0);
+    close(overall(&server, "nps").await.value, 100.0);
+
+    // Over a stream, after a rejection and a duplicate: positions are the
+    // events' places in the batch as sent; past ten refusals they are only
+    // counted.
+    let mut batch = vec![nps("n2", 11), interaction("i1", "ana", 300.0, None, None)];
+    batch.extend((0..12).map(|i| mention_without_sentiment(&format!("m-{i}"))));
+    batch.push(interaction("i3", "bo", 60.0, None, Some(9.0)));
+    let request = proto::IngestRequest { batch_id: "b".into(), events: batch };
+    let mut acks =
+        server.ingest().ingest(futures::stream::iter([request])).await.expect("stream").into_inner();
+    let result = acks.message().await.expect("ack").expect("one ack").result.expect("result");
+    assert_eq!((result.accepted, result.duplicates), (13, 1));
+    assert_eq!(result.rejections.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0]);
+    assert_eq!(result.refused_events, 13);
+    let listed: Vec<u32> = result.refusals.iter().map(|r| r.index).collect();
+    assert_eq!(listed, (2..12).collect::<Vec<u32>>(), "the first ten, in batch order");
+    assert!(result.refusals.iter().all(|r| r.scorer == "social_mentions"));
+}

@@ -23,7 +23,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, bail};
 use rapport_engine::{Engine, EngineState, EngineStateV1, EngineStateV2, Event, TenantId, Timestamp};
-use rapport_store::{Lsn, Store, StoreError, StoreOptions};
+use rapport_store::{Lsn, RecoveryReport, Store, StoreError, StoreOptions, TailProof};
 use tokio::sync::{RwLock, RwLockReadGuard, oneshot};
 
 use crate::clock::Clock;
@@ -50,6 +50,18 @@ pub enum LogError {
     /// The log refused or failed the append.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// One accepted batch, encoded for the log (encoding needs no lock, so it
+/// can happen before the batch's turn to be logged).
+#[derive(Debug)]
+pub struct LogRecord(Vec<u8>);
+
+impl LogRecord {
+    /// The record of `events` of `tenant`, arrived at `arrival`.
+    pub fn encode(tenant: &TenantId, arrival: Timestamp, events: &[Event]) -> Result<Self, LogError> {
+        record::encode(tenant, arrival, events).map(LogRecord).map_err(|e| LogError::Encode(e.to_string()))
+    }
 }
 
 /// The open log and snapshots of a server, and the gate that keeps
@@ -90,19 +102,32 @@ impl Durability {
         engine: Arc<Engine>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Durability> {
-        let dir = dir.to_path_buf();
+        let blocking_dir = dir.to_path_buf();
         let replay_engine = Arc::clone(&engine);
-        let (store, snapshot_lsn) =
-            tokio::task::spawn_blocking(move || recover(&dir, options, &replay_engine, clock.as_ref()))
-                .await
-                .context("recovery task")??;
-        Ok(Durability {
-            store: Arc::new(store),
+        let recovered = tokio::task::spawn_blocking(move || {
+            recover(&blocking_dir, options, &replay_engine, clock.as_ref())
+        })
+        .await
+        .context("recovery task")??;
+        let durability = Durability {
+            store: Arc::new(recovered.store),
             engine,
             gate: RwLock::new(()),
             snapshotting: tokio::sync::Mutex::new(()),
-            snapshot_lsn: AtomicU64::new(snapshot_lsn),
-        })
+            snapshot_lsn: AtomicU64::new(recovered.snapshot_lsn),
+        };
+        if recovered.repaired {
+            // The records given up stay damaged on disk; a snapshot of the state replay left
+            // covers them, so the next start neither refuses nor needs --repair-log again.
+            durability.snapshot().await.with_context(|| {
+                format!(
+                    "recording the repaired state of {} in a snapshot (until one is written, \
+                     a restart refuses again)",
+                    dir.display()
+                )
+            })?;
+        }
+        Ok(durability)
     }
 
     /// Held by ingest from dedup reservation to apply.
@@ -118,8 +143,15 @@ impl Durability {
         arrival: Timestamp,
         events: &[Event],
     ) -> Result<Lsn, LogError> {
-        let bytes = record::encode(tenant, arrival, events).map_err(|e| LogError::Encode(e.to_string()))?;
-        Ok(self.store.append(bytes).await?)
+        Ok(self.append(LogRecord::encode(tenant, arrival, events)?).await?)
+    }
+
+    /// Queues a record for the log at once (records are logged in the order
+    /// of these calls) and returns its acknowledgement: durable under the
+    /// fsync policy once that resolves to `Ok`. Call with
+    /// [`Durability::admit`]'s guard held until it resolves.
+    pub fn append(&self, record: LogRecord) -> rapport_store::Ack {
+        self.store.append(record.0)
     }
 
     /// Counters of the log.
@@ -189,14 +221,22 @@ impl Durability {
 
 // === Recovery ===
 
-/// Blocking: recovers the store and fills `engine`. Returns the open store
-/// and the LSN of the snapshot it started from.
+/// What [`recover`] leaves behind.
+struct Recovered {
+    store: Store,
+    /// LSN of the snapshot it started from (0: none).
+    snapshot_lsn: Lsn,
+    /// `--repair-log` gave up records: the state must be snapshotted.
+    repaired: bool,
+}
+
+/// Blocking: recovers the store and fills `engine`.
 fn recover(
     dir: &Path,
     options: StoreOptions,
     engine: &Engine,
     clock: &dyn Clock,
-) -> anyhow::Result<(Store, Lsn)> {
+) -> anyhow::Result<Recovered> {
     let started = Instant::now();
     let repair = options.repair;
     let mut recovery = Store::recover(dir, options).map_err(|e| explain(e, dir))?;
@@ -230,37 +270,54 @@ fn recover(
         })
         .map_err(|e| explain(e, dir))?;
     engine.evict(now);
-    if report.torn_tail_bytes > 0 {
-        tracing::warn!(
-            bytes = report.torn_tail_bytes,
-            "discarded a torn last write in the log (it was never acknowledged)"
-        );
-    }
-    if let Some(repair) = &report.repaired {
-        tracing::warn!(
-            path = %repair.path.display(), offset = repair.offset, reason = %repair.reason,
-            bytes_dropped = repair.bytes_dropped,
-            "repaired the log: dropped everything from the damaged record on"
-        );
-    } else if repair {
-        tracing::info!("--repair-log given but the log was intact");
-    }
+    log_report(&report, repair);
     tracing::info!(
         dir = %dir.display(), snapshot_lsn, records = report.records_replayed, events, duplicates,
         last_lsn = report.last_lsn, took = ?started.elapsed(), "recovered"
     );
-    Ok((store, snapshot_lsn))
+    Ok(Recovered { store, snapshot_lsn, repaired: !report.repaired.is_empty() })
+}
+
+/// Says what recovery did about damage: each stretch on its own line.
+fn log_report(report: &RecoveryReport, repair: bool) {
+    if let Some(tail) = &report.torn_tail {
+        let proof = match tail.proof {
+            TailProof::Mark(acked) => format!(
+                "never acknowledged: the segment's acknowledgement mark shows every acknowledged record, \
+                 up to {acked}, is before it"
+            ),
+            TailProof::Presumed => {
+                "presumed never acknowledged (a segment written before acknowledgement marks existed)"
+                    .to_string()
+            }
+        };
+        tracing::warn!(
+            path = %tail.path.display(), offset = tail.offset, bytes = tail.bytes,
+            "discarded a torn last write in the log, {proof}"
+        );
+    }
+    for damage in &report.skipped {
+        tracing::warn!(%damage, "skipped damage in the log that loses nothing (the snapshot holds these records)");
+    }
+    for damage in &report.repaired {
+        tracing::error!(%damage, "repaired the log: gave up acknowledged data (--repair-log)");
+    }
+    if repair && report.repaired.is_empty() {
+        tracing::info!("--repair-log given but no acknowledged record was missing");
+    }
 }
 
 /// Adds what to do to a store error that stops start-up.
 fn explain(error: StoreError, dir: &Path) -> anyhow::Error {
     let hint = match &error {
-        StoreError::Corrupt { .. } => format!(
-            "rerun with --repair-log to truncate the log at the damage and drop what follows it \
-             (back up {} first)",
-            dir.display()
+        StoreError::Lost { .. } => format!(
+            "rapport will not start with acknowledged data missing. Restore {dir} from a backup, or \
+             rerun with --repair-log to accept the loss: it gives up exactly the records listed and \
+             keeps every other (back up {dir} first)",
+            dir = dir.display()
         ),
-        StoreError::Snapshot(_) | StoreError::Gap(_) => {
+        StoreError::Locked { .. } => format!("{} is in use by another rapportd", dir.display()),
+        StoreError::Snapshot(_) => {
             format!("restore {} from a backup; rapport will not start with data missing", dir.display())
         }
         _ => format!("cannot open the data directory {}", dir.display()),

@@ -11,33 +11,37 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::tenant_of;
 use crate::clock::Clock;
-use crate::ingest::Ingestor;
 use crate::ingest::wire::{IngestBatch, RecordBatch};
+use crate::ingest::{Ingestor, stream};
 use crate::proto;
 use crate::proto::shared::ingest_service_server::IngestService;
+use crate::shutdown::Shutdown;
+use crate::status;
 use crate::subscribe::ChangeSignal;
 
 /// Acks buffered per stream before the server waits for the client to read.
 const ACK_BUFFER: usize = 16;
-/// Batches of one stream in process at once (acks still go out in order).
-/// One at a time left the log's group commit one batch per stream per
-/// fsync, and a core idle while a stream's next batch waited; measured with
-/// `rapport bench ingest` (BENCHMARKS.md, "Load generator").
-const STREAM_PIPELINE: usize = 4;
 
 /// Serves ingest over gRPC.
 pub struct IngestApi {
     ingestor: Arc<Ingestor>,
     clock: Arc<dyn Clock>,
     changes: ChangeSignal,
+    shutdown: Shutdown,
 }
 
 impl IngestApi {
-    /// A service feeding `ingestor`, stamping batches with `clock`, and
+    /// A service feeding `ingestor`, stamping batches with `clock`,
     /// signalling `changes` after each batch (live subscriptions wake on it;
-    /// signalling never waits).
-    pub fn new(ingestor: Arc<Ingestor>, clock: Arc<dyn Clock>, changes: ChangeSignal) -> Self {
-        IngestApi { ingestor, clock, changes }
+    /// signalling never waits), and taking no new batch once `shutdown`
+    /// begins.
+    pub fn new(
+        ingestor: Arc<Ingestor>,
+        clock: Arc<dyn Clock>,
+        changes: ChangeSignal,
+        shutdown: Shutdown,
+    ) -> Self {
+        IngestApi { ingestor, clock, changes, shutdown }
     }
 }
 
@@ -52,28 +56,20 @@ impl IngestService for IngestApi {
         request: Request<Streaming<IngestBatch>>,
     ) -> Result<Response<Self::IngestStream>, Status> {
         let tenant = tenant_of(&request)?;
-        let batches = request.into_inner();
-        let ingestor = Arc::clone(&self.ingestor);
-        let clock = Arc::clone(&self.clock);
+        if self.shutdown.has_begun() {
+            return Err(status::shutting_down());
+        }
+        let results = stream::acks(
+            Arc::clone(&self.ingestor),
+            tenant,
+            request.into_inner(),
+            Arc::clone(&self.clock),
+            self.shutdown.clone(),
+        );
         let changes = self.changes.clone();
         let (acks, rx) = mpsc::channel(ACK_BUFFER);
         tokio::spawn(async move {
-            // Up to STREAM_PIPELINE batches run at once; `buffered` yields
-            // their results in arrival order. After a failed batch the stream
-            // ends, though later batches already in process may have been
-            // counted: the client retries them, and the dedup index makes
-            // the retry count once.
-            let mut results = batches
-                .map(|batch| {
-                    let (ingestor, clock, tenant) =
-                        (Arc::clone(&ingestor), Arc::clone(&clock), tenant.clone());
-                    async move {
-                        let batch = batch?;
-                        let result = ingestor.process(&tenant, batch.events, clock.now()).await?;
-                        Ok(proto::IngestResponse { batch_id: batch.batch_id, result: Some(result) })
-                    }
-                })
-                .buffered(STREAM_PIPELINE);
+            let mut results = std::pin::pin!(results);
             while let Some(ack) = results.next().await {
                 let failed = ack.is_err();
                 changes.notify();
@@ -88,8 +84,61 @@ impl IngestService for IngestApi {
 
     async fn record(&self, request: Request<RecordBatch>) -> Result<Response<proto::RecordResponse>, Status> {
         let tenant = tenant_of(&request)?;
+        if self.shutdown.has_begun() {
+            return Err(status::shutting_down());
+        }
         let result = self.ingestor.process(&tenant, request.into_inner().events, self.clock.now()).await?;
         self.changes.notify();
         Ok(Response::new(proto::RecordResponse { result: Some(result) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::ingest::wire::WireEvent;
+    use rapport_engine::{Engine, EngineConfig, TenantId, scorers};
+    use tonic::Code;
+
+    fn api() -> (IngestApi, crate::shutdown::ShutdownSwitch) {
+        let config = EngineConfig::default();
+        let engine = Arc::new(
+            Engine::new(config.clone(), scorers::builtin(&config.surveys))
+                .unwrap_or_else(|e| unreachable!("the built-in scorers register: {e}")),
+        );
+        let (switch, shutdown) = crate::shutdown::shutdown();
+        let ingestor = Arc::new(Ingestor::new(engine, 100));
+        (IngestApi::new(ingestor, Arc::new(SystemClock), ChangeSignal::new(), shutdown), switch)
+    }
+
+    fn record(id: &str) -> Request<RecordBatch> {
+        let event = proto::Event {
+            id: id.into(),
+            time: Some(crate::convert::to_timestamp(SystemClock.now())),
+            payload: Some(proto::event::Payload::SurveyResponse(proto::SurveyResponse {
+                kind: proto::SurveyKind::Nps.into(),
+                score: Some(9),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let mut request =
+            Request::new(RecordBatch { events: [WireEvent::from(event)].into_iter().collect() });
+        request.extensions_mut().insert(TenantId::default());
+        request
+    }
+
+    #[tokio::test]
+    async fn record_after_shutdown_began_is_unavailable() {
+        let (api, switch) = api();
+        let before = api.record(record("a")).await.map(|r| r.into_inner().result.map(|r| r.accepted));
+        assert_eq!(before.ok().flatten(), Some(1));
+        switch.begin();
+        let after = api.record(record("b")).await.err().map(|s| (s.code(), s.message().to_owned()));
+        assert!(
+            matches!(&after, Some((Code::Unavailable, message)) if message.contains("shutting down")),
+            "{after:?}"
+        );
     }
 }

@@ -9,6 +9,7 @@ use crate::auth::tenant_of;
 use crate::clock::Clock;
 use crate::proto::shared::metrics_service_server::MetricsService;
 use crate::service::lifecycle;
+use crate::shutdown::{Shutdown, UntilShutdown};
 use crate::subscribe::{Hub, UpdateStream};
 use crate::{convert, proto, status};
 
@@ -17,13 +18,15 @@ pub struct MetricsApi {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     hub: Arc<Hub>,
+    shutdown: Shutdown,
 }
 
 impl MetricsApi {
     /// A service answering from `engine` as of `clock`, with live
-    /// subscriptions served by `hub`.
-    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>, hub: Arc<Hub>) -> Self {
-        MetricsApi { engine, clock, hub }
+    /// subscriptions served by `hub`, ended with `UNAVAILABLE` once
+    /// `shutdown` begins (they never end by themselves).
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>, hub: Arc<Hub>, shutdown: Shutdown) -> Self {
+        MetricsApi { engine, clock, hub, shutdown }
     }
 }
 
@@ -47,7 +50,7 @@ impl MetricsService for MetricsApi {
         Ok(Response::new(response))
     }
 
-    type SubscribeStream = UpdateStream;
+    type SubscribeStream = UntilShutdown<UpdateStream>;
 
     async fn subscribe(
         &self,
@@ -55,8 +58,11 @@ impl MetricsService for MetricsApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let tenant = tenant_of(&request)?;
         let connection = request.remote_addr();
+        if self.shutdown.has_begun() {
+            return Err(status::shutting_down());
+        }
         let updates = self.hub.open(&tenant, request.into_inner(), connection, Arc::clone(&self.clock))?;
-        Ok(Response::new(updates))
+        Ok(Response::new(UntilShutdown::new(updates, self.shutdown.clone())))
     }
 
     async fn list_metrics(

@@ -2,7 +2,7 @@
 //! accumulators, window merge, the 30-day NPS query over 10 million events,
 //! a query over many groups, and the dedup reservation.
 //!
-//! Events mirror the load generator's (`src/cli/bench/events.rs`): NPS,
+//! Events mirror the load generator's (`crates/cli/src/bench/events.rs`): NPS,
 //! CSAT and CES survey responses labelled `segment` (3 values) and `region`
 //! (2), and most with `plan` (4). Each measurement is kept short so the
 //! suite runs in a few minutes; the figures and their before/after ratios

@@ -28,7 +28,7 @@ use hashbrown::HashTable;
 
 use crate::accounts::AccountBatch;
 use crate::accumulator::{AccumulatorKind, ObservedValue};
-use crate::engine::{ApplyReport, Engine, Hasher, Scope, ScorerFailure};
+use crate::engine::{ApplyReport, Engine, Hasher, LISTED_REFUSALS, Refusal, Scope, ScorerFailure};
 use crate::event::{Event, Labels, Payload, TenantId};
 use crate::scorer::{Observations, ScorerError};
 use crate::series::Series;
@@ -37,8 +37,9 @@ use crate::window;
 
 impl Engine {
     /// Applies validated events of one tenant to every scorer that consumes
-    /// them. A scorer failing on an event is reported, not fatal: the other
-    /// scorers still see it. Account events go to their account's record,
+    /// them. A scorer failing on an event is reported (per scorer, and the
+    /// first few events one by one), not fatal: the other scorers still see
+    /// it. Account events go to their account's record,
     /// and a scored survey response from a named account is also counted in
     /// that record (a low-score comment opens a follow-up item there,
     /// `accounts/feedback.rs`).
@@ -48,6 +49,7 @@ impl Engine {
         let mut accounts = AccountBatch::new();
         let mut failures: HashMap<usize, (u64, String)> = HashMap::new();
         let mut account_refusals: (u64, String) = (0, String::new());
+        let mut refusals = Refusals::default();
         let mut observations = Observations::new();
         for (index, event) in events.iter().enumerate() {
             // Account events go to the account's record, not to scorers.
@@ -59,6 +61,7 @@ impl Engine {
                 match self.check_currency(tenant, account) {
                     Ok(()) => accounts.file_event(index, event, account),
                     Err(rejection) => {
+                        refusals.note(index, "accounts", &rejection.message);
                         account_refusals.0 += 1;
                         account_refusals.1 = rejection.message;
                     }
@@ -76,6 +79,7 @@ impl Engine {
                     let entry = failures.entry(scorer_index).or_default();
                     entry.0 += 1;
                     entry.1 = error.to_string();
+                    refusals.note(index, &scorer.spec().name, &entry.1);
                     continue;
                 }
                 if observations.is_empty() {
@@ -115,7 +119,28 @@ impl Engine {
             });
         }
         failures.sort_by(|a, b| a.scorer.cmp(&b.scorer));
-        ApplyReport { failures }
+        ApplyReport { failures, refused_events: refusals.events, refusals: refusals.listed }
+    }
+}
+
+/// The refusals of one batch, noted in batch order: the events refused
+/// (an event two scorers refused counts once) and the first few listed.
+#[derive(Default)]
+struct Refusals {
+    last: Option<usize>,
+    events: u64,
+    listed: Vec<Refusal>,
+}
+
+impl Refusals {
+    fn note(&mut self, index: usize, scorer: &str, message: &str) {
+        if self.last != Some(index) {
+            self.last = Some(index);
+            self.events += 1;
+        }
+        if self.listed.len() < LISTED_REFUSALS {
+            self.listed.push(Refusal { index, scorer: scorer.to_owned(), message: message.to_owned() });
+        }
     }
 }
 

@@ -102,11 +102,33 @@ pub struct ScorerFailure {
     pub last_error: String,
 }
 
+/// Most refusals an [`ApplyReport`] lists one by one; beyond them they are
+/// only counted.
+pub const LISTED_REFUSALS: usize = 10;
+
+/// One event a scorer refused (its `observe` failed): the event was still
+/// applied, and seen by every other scorer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Position of the event in the applied slice.
+    pub index: usize,
+    /// The scorer that refused it (a plugin's name; `accounts` for an
+    /// account event in another currency than its tenant's).
+    pub scorer: String,
+    /// The scorer's reason.
+    pub message: String,
+}
+
 /// What applying a batch did beyond updating accumulators.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ApplyReport {
     /// Scorers that failed on some events.
     pub failures: Vec<ScorerFailure>,
+    /// Events at least one scorer refused, each counted once.
+    pub refused_events: u64,
+    /// The first [`LISTED_REFUSALS`] refusals, in batch order (an event two
+    /// scorers refused is listed twice).
+    pub refusals: Vec<Refusal>,
 }
 
 /// A metric as listed to clients.
@@ -176,7 +198,22 @@ impl Engine {
     /// currency, which the tenant's first money event pins (see
     /// [`Engine::validate_account`]). Nothing else is recorded.
     pub fn validate(&self, tenant: &TenantId, event: &Event, now: Timestamp) -> Result<(), Rejection> {
-        validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)?;
+        self.validate_event(event, now)?;
+        self.pin_currency(tenant, event)
+    }
+
+    /// The checks of [`Engine::validate`] that depend on the event alone
+    /// (and `now`): shape, time, the payload's rules. They read no state, so
+    /// batches may run them concurrently and in any order.
+    pub fn validate_event(&self, event: &Event, now: Timestamp) -> Result<(), Rejection> {
+        validate(event, &self.config.limits, &self.config.surveys, now.minus(self.config.retention), now)
+    }
+
+    /// The check of [`Engine::validate`] that reads and changes state: a
+    /// money event's currency must be its tenant's, which the tenant's
+    /// first money event pins. Its outcome depends on the order events
+    /// reach it, so a caller that promises an order runs it in that order.
+    pub fn pin_currency(&self, tenant: &TenantId, event: &Event) -> Result<(), Rejection> {
         match &event.payload {
             Payload::Account(account) => self.check_currency(tenant, account),
             Payload::SurveyResponse(_) | Payload::Custom(_) => Ok(()),

@@ -37,7 +37,7 @@ pub use accounts::{
     retention, time_to_value, volume_windows,
 };
 pub use accumulator::{Accumulator, AccumulatorKind, AccumulatorView, ItemRef, Moments, ObservedValue};
-pub use engine::{ApplyReport, Engine, EngineConfig, MetricInfo, ScorerFailure};
+pub use engine::{ApplyReport, Engine, EngineConfig, LISTED_REFUSALS, MetricInfo, Refusal, ScorerFailure};
 pub use event::{CustomEvent, Event, Labels, Payload, Scale, SurveyKind, SurveyResponse, TenantId};
 pub use query::{GroupResult, LabelFilter, Point, Query, QueryError, QueryResult, Window};
 pub use registry::RegistryError;

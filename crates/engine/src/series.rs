@@ -18,7 +18,7 @@ use crate::window::Span;
 ///
 /// Serialized as before the change (a sequence of `{index, slots}`), so
 /// snapshots keep their format.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(try_from = "wire::Tier")]
 struct Tier {
     /// Bucket numbers, ascending.
@@ -168,7 +168,7 @@ mod wire {
 }
 
 /// The time-bucketed accumulators of one series.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Series {
     /// Indexed by [`Resolution::index`].
     tiers: [Tier; 3],

@@ -19,7 +19,10 @@ use crate::series::Series;
 /// A copy of an engine's state: aggregates, dedup index and account records. Opaque; made by
 /// [`Engine::export_state`], serialised by the caller (serde), and put back
 /// by [`Engine::restore_state`].
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+///
+/// Its lists come in map order, so compare [`EngineState::sorted`] copies:
+/// two of those are equal exactly when the engines hold the same state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineState {
     scopes: Vec<ScopeState>,
     dedup: DedupState,
@@ -60,7 +63,7 @@ impl From<EngineStateV2> for EngineState {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct ScopeState {
     tenant: TenantId,
     scorer: String,
@@ -80,6 +83,19 @@ impl EngineState {
     /// Number of series in the state (for logs).
     pub fn series_count(&self) -> usize {
         self.scopes.iter().map(|s| s.series.len()).sum()
+    }
+
+    /// The same state with every list in a fixed order (scopes by tenant
+    /// and scorer, series by labels, ids and accounts sorted), for
+    /// comparing states; snapshots do not need it.
+    pub fn sorted(mut self) -> Self {
+        self.scopes.sort_by(|a, b| (&a.tenant, &a.scorer).cmp(&(&b.tenant, &b.scorer)));
+        for scope in &mut self.scopes {
+            scope.series.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        self.dedup.sort();
+        self.accounts.sort();
+        self
     }
 }
 

@@ -70,32 +70,18 @@ pub enum StoreError {
         max: usize,
     },
 
-    /// A record in the middle of the log is damaged: recovery stops rather than lose the
-    /// records that follow it. Opening with [`crate::StoreOptions::repair`] truncates the log
-    /// at this point instead.
+    /// Records after the snapshot that were (or may have been) acknowledged are damaged or
+    /// missing: recovery stops rather than lose them silently, and changes nothing on disk.
+    /// Opening with [`crate::StoreOptions::repair`] gives up exactly these records and keeps
+    /// every other.
     #[error(
-        "corrupt write-ahead log record in {} at byte offset {offset}: {reason}; it is not a torn \
-         last write ({why_not_torn}), so start-up stops rather than drop acknowledged data. Opening with \
-         repair enabled truncates the log here and drops {bytes_after} bytes",
-        path.display()
+        "the write-ahead log has lost records that were (or may have been) acknowledged: {}",
+        crate::recovery::DamageList(damage)
     )]
-    Corrupt {
-        /// The segment file.
-        path: PathBuf,
-        /// Byte offset of the damaged record in that file.
-        offset: u64,
-        /// What is wrong with it.
-        reason: String,
-        /// Why it cannot be a torn last write.
-        why_not_torn: &'static str,
-        /// How many bytes a repair would drop (rest of this file plus later segments).
-        bytes_after: u64,
+    Lost {
+        /// Each damaged or missing stretch, in log order.
+        damage: Vec<crate::Damage>,
     },
-
-    /// The log does not start where it must: records between a snapshot and the log's first
-    /// record are missing.
-    #[error("write-ahead log gap: {0}")]
-    Gap(String),
 
     /// No usable snapshot: the newest is damaged and the log cannot rebuild what it held.
     #[error("snapshot unusable: {0}")]

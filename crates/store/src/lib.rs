@@ -22,18 +22,43 @@
 //! **An `Ok` ack means the record is on disk under the configured [`FsyncPolicy`]**: synced
 //! before the ack under [`FsyncPolicy::Always`] (the default), written to the OS and synced
 //! within the interval under [`FsyncPolicy::Interval`]. A failed write or sync never yields
-//! `Ok`: every append of the failed group gets an error and the file is rolled back. Recovery
-//! never drops a record silently: a torn last write is truncated with a warning (it was never
-//! acknowledged), anything else stops start-up unless repair is asked for, which reports what
-//! it dropped.
+//! `Ok`: every append of the failed group gets an error and the file is rolled back.
+//!
+//! **Recovery never drops an acknowledged record silently.** Before a group's acks are sent,
+//! the writer records in the segment's header the last LSN acknowledged (the
+//! *acknowledgement mark*, header.rs). On open, what the snapshot holds, the segment names and
+//! the last segment's mark say which records must exist (recovery/mod.rs):
+//!
+//! - damage after every record up to the mark was read is a write nobody was told about: it
+//!   is truncated with a warning ([`RecoveryReport::torn_tail`]);
+//! - damage to records the snapshot holds costs nothing: skipped with a warning
+//!   ([`RecoveryReport::skipped`]), the records after it replayed;
+//! - any other damaged or missing record after the snapshot was, or may have been,
+//!   acknowledged: the open fails with [`StoreError::Lost`], naming each stretch, and changes
+//!   nothing on disk. [`StoreOptions::repair`] gives up exactly those records instead and keeps
+//!   every intact one ([`RecoveryReport::repaired`]).
+//!
+//! Only one store opens a directory at a time: [`Store::recover`] takes an exclusive OS lock
+//! on `<dir>/LOCK` (lock.rs), so a second process cannot write over the first one's log.
 //!
 //! # Layout
 //!
 //! ```text
-//! <dir>/LOCK                              held with an OS file lock while a store is open; holds its pid (lock.rs)
-//! <dir>/wal/00000000000000000001.wal   log segments, named by their first LSN (segment.rs, record.rs)
-//! <dir>/snapshots/00000000000000004711.snap   the newest two snapshots (snapshot.rs)
+//! <dir>/LOCK                                 held with an OS file lock while a store is open; holds its pid (lock.rs)
+//! <dir>/wal/00000000000000000001.seg         log segments, named by their first LSN (segment.rs):
+//!                                            a 72-byte header (magic, first LSN, two slots of the
+//!                                            acknowledgement mark; header.rs), then records
+//!                                            [len u32][crc u32][lsn u64][payload] (record.rs)
+//! <dir>/wal/00000000000000000001.wal         a format-1 segment: the same records, no header
+//! <dir>/snapshots/00000000000000004711.snap  the newest two snapshots (snapshot.rs)
 //! ```
+//!
+//! **Format 2** (`.seg`, since rapport issue 13) added the segment header; records and
+//! snapshots are unchanged. Format-1 segments (`.wal`) are still read, with the rules they
+//! allow (no mark: a bad end of the last one is presumed a torn write, as format 1 did), and
+//! never appended to: the first open continues the log in a new `.seg`. A segment is created
+//! under a temporary name and renamed once its header is synced, so a `.seg` without a whole
+//! header was damaged after the fact.
 //!
 //! # Use
 //!
@@ -56,6 +81,7 @@
 //! ```
 
 mod error;
+mod header;
 mod lock;
 mod record;
 mod recovery;
@@ -69,7 +95,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 pub use error::StoreError;
-pub use recovery::{RecoveryReport, Repair};
+pub use recovery::{Damage, LsnSpan, RecoveryReport, TailProof, TornTail};
 pub use snapshot::Snapshot;
 pub use writer::{Ack, FaultInjector, WalStats};
 
@@ -107,8 +133,11 @@ pub struct StoreOptions {
     pub max_record_bytes: usize,
     /// A group stops taking queued appends once it holds this many payload bytes.
     pub max_group_bytes: usize,
-    /// Truncate the log at a corrupt record in the middle instead of refusing to open. Drops
-    /// data that may have been acknowledged; the report says how much.
+    /// Give up damaged or missing records after the snapshot instead of refusing to open:
+    /// exactly those (listed in [`RecoveryReport::repaired`]); every intact record, before or
+    /// after them, is kept. They may have been acknowledged. The damaged bytes stay on disk:
+    /// write a snapshot once replay is done, or the next open (which will not skip them
+    /// unless a snapshot covers them) refuses again.
     pub repair: bool,
     /// Test hook: makes writes or syncs fail on demand. `None` in production.
     pub faults: Option<FaultInjector>,
@@ -162,9 +191,17 @@ impl Store {
         }
         segment::sync_dir(dir)?;
         let log_first_lsn = segment::list(&wal_dir)?.first().map(|s| s.first_lsn);
-        let snapshot = snapshot::choose(&snapshot_dir, log_first_lsn)?;
-        let snapshot_lsn = snapshot.as_ref().map_or(0, |s| s.lsn);
-        Ok(Recovery { wal_dir, snapshot_dir, options, snapshot, snapshot_lsn, dir_lock })
+        let chosen = snapshot::choose(&snapshot_dir, log_first_lsn)?;
+        let snapshot_lsn = chosen.snapshot.as_ref().map_or(0, |s| s.lsn);
+        Ok(Recovery {
+            wal_dir,
+            snapshot_dir,
+            options,
+            snapshot: chosen.snapshot,
+            snapshot_lsn,
+            log_must_reach: chosen.newest_lsn,
+            dir_lock,
+        })
     }
 
     /// Queues `payload` for the log. The returned [`Ack`] resolves to the record's LSN once it
@@ -212,6 +249,8 @@ pub struct Recovery {
     options: StoreOptions,
     snapshot: Option<Snapshot>,
     snapshot_lsn: Lsn,
+    /// The highest LSN any snapshot file names, damaged or not: the log had reached it.
+    log_must_reach: Lsn,
     dir_lock: lock::DirLock,
 }
 
@@ -226,17 +265,26 @@ impl Recovery {
         self.snapshot.take()
     }
 
-    /// Reads the log, calls `on_record` for every record after the snapshot in LSN order,
-    /// truncates a torn last write, and starts the writer.
+    /// Reads the log, calls `on_record` for every readable record after the snapshot in LSN
+    /// order, judges the damage it met (see the crate docs), truncates a torn last write, and
+    /// starts the writer. The report says what was skipped, truncated or given up.
     ///
-    /// On error, records may already have been handed to `on_record`; the caller should
-    /// discard that state (it exits, or repairs and starts over).
+    /// Fails with [`StoreError::Lost`] when records after the snapshot that were (or may have
+    /// been) acknowledged are damaged or missing, unless [`StoreOptions::repair`] is set. On
+    /// error, records may already have been handed to `on_record`; the caller should discard
+    /// that state (it exits, or repairs and starts over).
     pub fn replay<F, E>(self, on_record: F) -> Result<(Store, RecoveryReport), StoreError>
     where
         F: FnMut(Lsn, &[u8]) -> Result<(), E>,
         E: std::error::Error + Send + Sync + 'static,
     {
-        let (start, report) = recovery::recover(&self.wal_dir, &self.options, self.snapshot_lsn, on_record)?;
+        let (start, report) = recovery::recover(
+            &self.wal_dir,
+            &self.options,
+            self.snapshot_lsn,
+            self.log_must_reach,
+            on_record,
+        )?;
         let wal = writer::Wal::start(start, &self.options)?;
         let store = Store {
             wal,

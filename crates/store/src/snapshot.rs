@@ -61,13 +61,32 @@ pub(crate) fn write(dir: &Path, lsn: Lsn, bytes: &[u8]) -> Result<PathBuf, Store
     Ok(path)
 }
 
+/// The snapshot recovery starts from, and how far the log must reach.
+#[derive(Debug)]
+pub(crate) struct Chosen {
+    /// The newest valid snapshot the log can continue, if any.
+    pub(crate) snapshot: Option<Snapshot>,
+    /// The highest LSN a snapshot file is named for, valid or not (0: none). A snapshot is
+    /// written only once the log holds its LSN, so the log had reached it.
+    pub(crate) newest_lsn: Lsn,
+}
+
 /// Picks the snapshot to start from: the newest valid one, provided the log (whose first
 /// record is `log_first_lsn`, `None` when it has no segment) still holds every record after
 /// it. A damaged newest snapshot is skipped with a warning only when an older one (or none at
 /// all) plus the log rebuilds the same state; otherwise this is an error, never a silent loss.
-pub(crate) fn choose(dir: &Path, log_first_lsn: Option<Lsn>) -> Result<Option<Snapshot>, StoreError> {
+pub(crate) fn choose(dir: &Path, log_first_lsn: Option<Lsn>) -> Result<Chosen, StoreError> {
     remove_temporaries(dir)?;
     let snapshots = list(dir)?;
+    let newest_lsn = snapshots.last().map_or(0, |(lsn, _)| *lsn);
+    let snapshot = choose_from(&snapshots, log_first_lsn)?;
+    Ok(Chosen { snapshot, newest_lsn })
+}
+
+fn choose_from(
+    snapshots: &[(Lsn, PathBuf)],
+    log_first_lsn: Option<Lsn>,
+) -> Result<Option<Snapshot>, StoreError> {
     let covers = |lsn: Lsn| log_first_lsn.is_some_and(|first| first <= lsn + 1);
     let mut damaged: Option<(PathBuf, String)> = None;
     for (lsn, path) in snapshots.iter().rev() {

@@ -8,6 +8,11 @@
 //! A failed write or sync answers every appender of the group with an error and truncates the
 //! segment back to the last good offset, so the file never holds records nobody was told about
 //! ahead of records someone was told about.
+//!
+//! After a group is written (and synced, as the policy says) and before any of its acks is
+//! sent, the writer rewrites the segment's acknowledgement mark (header.rs) to the group's last
+//! LSN; the next sync makes it durable. Recovery trusts every record up to the mark to have
+//! been acknowledged, and nothing after it.
 
 use std::fs::File;
 use std::future::Future;
@@ -22,6 +27,7 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use crate::header::{Mark, SEALED};
 use crate::{FsyncPolicy, Lsn, StoreError, StoreOptions, record, segment};
 
 // === Public handles ===
@@ -131,12 +137,16 @@ pub(crate) struct Wal {
     max_record_bytes: usize,
 }
 
-/// Where the writer starts: the open segment and the next LSN, as recovery left them.
+/// Where the writer starts: the open (format 2) segment and the next LSN, as recovery left
+/// them.
 pub(crate) struct WriterStart {
     pub(crate) dir: PathBuf,
     pub(crate) file: File,
+    /// Where the next record goes in `file`.
     pub(crate) offset: u64,
     pub(crate) next_lsn: Lsn,
+    /// `seq` of the segment's newest mark; the writer's next mark gets one more.
+    pub(crate) mark_seq: u64,
 }
 
 impl Wal {
@@ -151,6 +161,8 @@ impl Wal {
             file: start.file,
             offset: start.offset,
             next_lsn: start.next_lsn,
+            mark_seq: start.mark_seq,
+            mark_unsynced: false,
             policy: options.fsync,
             segment_bytes: options.segment_bytes,
             max_group_bytes: options.max_group_bytes,
@@ -222,6 +234,10 @@ struct Writer {
     /// End of the last good write in the current segment.
     offset: u64,
     next_lsn: Lsn,
+    /// `seq` of the current segment's newest acknowledgement mark.
+    mark_seq: u64,
+    /// A mark was written since the last sync.
+    mark_unsynced: bool,
     policy: FsyncPolicy,
     segment_bytes: u64,
     max_group_bytes: usize,
@@ -265,7 +281,7 @@ impl Writer {
                 break;
             }
         }
-        if self.dirty && self.poisoned.is_none() && self.sync().is_err() {
+        if (self.dirty || self.mark_unsynced) && self.poisoned.is_none() && self.sync().is_err() {
             tracing::error!("final sync of the write-ahead log failed at shutdown");
         }
     }
@@ -317,10 +333,12 @@ impl Writer {
             self.fail_group(group, start, err, true);
             return;
         }
-        self.counters.groups.fetch_add(1, Ordering::Relaxed);
-        self.counters.records.fetch_add(group.len() as u64, Ordering::Relaxed);
         let first_lsn = self.next_lsn;
         self.next_lsn += group.len() as u64;
+        // Before any ack: from here on recovery treats this group as acknowledged.
+        self.write_mark(0);
+        self.counters.groups.fetch_add(1, Ordering::Relaxed);
+        self.counters.records.fetch_add(group.len() as u64, Ordering::Relaxed);
         self.counters.last_lsn.store(self.next_lsn - 1, Ordering::Release);
         if self.offset >= self.segment_bytes {
             self.rotate();
@@ -384,6 +402,7 @@ impl Writer {
         self.file.sync_data()?;
         self.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
         self.dirty = false;
+        self.mark_unsynced = false;
         self.last_sync = Instant::now();
         Ok(())
     }
@@ -400,7 +419,23 @@ impl Writer {
         self.poisoned = Some(reason);
     }
 
-    /// Starts a new segment at the next LSN. A failure keeps the current one in use.
+    /// Records in the segment's header that every record up to `next_lsn - 1` was
+    /// acknowledged (`flags` [`SEALED`]: and that the log goes on in the next segment). A
+    /// failure only weakens what recovery can prove (it falls back to the previous mark), so it
+    /// is logged, not returned: the records themselves are durable.
+    fn write_mark(&mut self, flags: u32) {
+        let mark = Mark { seq: self.mark_seq + 1, acked: self.next_lsn - 1, flags };
+        match segment::write_mark(&mut self.file, mark) {
+            Ok(()) => {
+                self.mark_seq = mark.seq;
+                self.mark_unsynced = true;
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot update the log segment's acknowledgement mark"),
+        }
+    }
+
+    /// Starts a new segment at the next LSN, then seals the current one (so a missing newer
+    /// segment is noticed). A failure keeps the current one in use.
     fn rotate(&mut self) {
         let sync = self.policy != FsyncPolicy::Never;
         if self.dirty && sync {
@@ -408,8 +443,14 @@ impl Writer {
         }
         match segment::create(&self.dir, self.next_lsn, sync) {
             Ok(file) => {
+                self.write_mark(SEALED);
+                if sync && let Err(err) = self.file.sync_data() {
+                    tracing::warn!(error = %err, "cannot sync the sealed log segment");
+                }
                 self.file = file;
-                self.offset = 0;
+                self.offset = crate::header::HEADER_LEN as u64;
+                self.mark_seq = 1;
+                self.mark_unsynced = false;
                 self.dirty = false;
             }
             Err(err) => {

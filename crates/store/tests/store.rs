@@ -1,78 +1,15 @@
-//! Behaviour of the store as the server sees it: appends, restarts, damage, snapshots, failures.
+//! Behaviour of the store as the server sees it: the directory lock, appends, restarts,
+//! snapshots, write failures. Damage and what recovery makes of it: `recovery.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::convert::Infallible;
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::fs;
 use std::sync::Arc;
 
-use rapport_store::{FaultInjector, FsyncPolicy, Lsn, Snapshot, Store, StoreError, StoreOptions};
-
-// === Helpers ===
-
-/// What a restart saw.
-struct Opened {
-    store: Store,
-    report: rapport_store::RecoveryReport,
-    snapshot: Option<Snapshot>,
-    records: Vec<(Lsn, Vec<u8>)>,
-}
-
-fn open(dir: &Path, options: StoreOptions) -> Result<Opened, StoreError> {
-    let mut recovery = Store::recover(dir, options)?;
-    let snapshot = recovery.take_snapshot();
-    let mut records = Vec::new();
-    let (store, report) = recovery.replay(|lsn, payload| {
-        records.push((lsn, payload.to_vec()));
-        Ok::<(), Infallible>(())
-    })?;
-    Ok(Opened { store, report, snapshot, records })
-}
-
-fn payload(i: u64) -> Vec<u8> {
-    format!("record number {i} {}", "x".repeat((i % 7) as usize)).into_bytes()
-}
-
-/// Appends records `from..=to` one at a time, checking each gets the expected LSN.
-fn append_range(store: &Store, from: u64, to: u64) {
-    for i in from..=to {
-        assert_eq!(store.append(payload(i)).wait_blocking().unwrap(), i);
-    }
-}
-
-fn expected(from: u64, to: u64) -> Vec<(Lsn, Vec<u8>)> {
-    (from..=to).map(|i| (i, payload(i))).collect()
-}
-
-fn segments(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir.join("wal")).unwrap().map(|e| e.unwrap().path()).collect();
-    v.sort();
-    v
-}
-
-fn snapshots(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        fs::read_dir(dir.join("snapshots")).unwrap().map(|e| e.unwrap().path()).collect();
-    v.sort();
-    v
-}
-
-fn flip_byte(path: &Path, offset: u64) {
-    let mut data = fs::read(path).unwrap();
-    data[offset as usize] ^= 0xff;
-    fs::write(path, data).unwrap();
-}
-
-/// Byte offset of record `lsn` in a single-segment log of `payload(1..)` records.
-fn offset_of(lsn: u64) -> u64 {
-    (1..lsn).map(|i| 16 + payload(i).len() as u64).sum()
-}
-
-fn small_segments() -> StoreOptions {
-    StoreOptions { segment_bytes: 1, ..StoreOptions::default() }
-}
+use common::*;
+use rapport_store::{FaultInjector, FsyncPolicy, Lsn, LsnSpan, Snapshot, Store, StoreError, StoreOptions};
 
 // === The directory lock ===
 
@@ -120,8 +57,8 @@ fn replays_every_record_in_order_after_restart() {
     let opened = open(dir.path(), StoreOptions::default()).unwrap();
     assert_eq!(opened.records, expected(1, 100));
     assert_eq!(opened.report.last_lsn, 100);
-    assert_eq!(opened.report.torn_tail_bytes, 0);
-    assert_eq!(opened.report.repaired, None);
+    assert_eq!(opened.report.torn_tail, None);
+    assert_eq!((opened.report.skipped.len(), opened.report.repaired.len()), (0, 0));
     append_range(&opened.store, 101, 101);
 }
 
@@ -231,167 +168,6 @@ fn rejects_a_record_above_the_size_limit_without_logging_it() {
     assert_eq!(opened.store.append(vec![1; 10]).wait_blocking().unwrap(), 1);
 }
 
-// === Damage ===
-
-#[test]
-fn truncates_a_torn_last_record_and_reuses_its_lsn() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
-    let seg = &segments(dir.path())[0];
-    let full = fs::metadata(seg).unwrap().len();
-    OpenOptions::new().write(true).open(seg).unwrap().set_len(full - 5).unwrap();
-
-    let opened = open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(opened.records, expected(1, 9));
-    assert_eq!(opened.report.torn_tail_bytes, 16 + payload(10).len() as u64 - 5);
-    assert_eq!(fs::metadata(seg).unwrap().len(), offset_of(10));
-    append_range(&opened.store, 10, 11);
-    drop(opened);
-    assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(1, 11));
-}
-
-#[test]
-fn a_torn_record_followed_only_by_an_empty_segment_is_still_the_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 3);
-    let segs = segments(dir.path());
-    assert_eq!(segs.len(), 4);
-    let third = &segs[2];
-    let len = fs::metadata(third).unwrap().len();
-    OpenOptions::new().write(true).open(third).unwrap().set_len(len - 1).unwrap();
-
-    let opened = open(dir.path(), small_segments()).unwrap();
-    assert_eq!(opened.records, expected(1, 2));
-    assert_eq!(opened.report.torn_tail_bytes, len - 1);
-    assert_eq!(segments(dir.path()).len(), 3, "the empty segment after the torn record is gone");
-    append_range(&opened.store, 3, 4);
-    drop(opened);
-    assert_eq!(open(dir.path(), small_segments()).unwrap().records, expected(1, 4));
-}
-
-#[test]
-fn a_bad_checksum_in_the_very_last_record_is_a_torn_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
-    let seg = segments(dir.path())[0].clone();
-    flip_byte(&seg, offset_of(10) + 18);
-    let opened = open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(opened.records, expected(1, 9));
-    assert_eq!(opened.report.torn_tail_bytes, 16 + payload(10).len() as u64);
-}
-
-#[test]
-fn a_cut_anywhere_in_the_last_segment_recovers_every_whole_record_before_it() {
-    let template = tempfile::tempdir().unwrap();
-    let never = || StoreOptions { fsync: FsyncPolicy::Never, ..StoreOptions::default() };
-    append_range(&open(template.path(), never()).unwrap().store, 1, 10);
-    let full = fs::read(&segments(template.path())[0]).unwrap();
-    for cut in 0..full.len() as u64 {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("wal")).unwrap();
-        fs::write(dir.path().join("wal").join("00000000000000000001.wal"), &full[..cut as usize]).unwrap();
-        let whole = (1..=10).filter(|&i| offset_of(i + 1) <= cut).count() as u64;
-        let opened = open(dir.path(), never()).unwrap();
-        assert_eq!(opened.records, expected(1, whole), "cut at {cut}");
-        assert_eq!(opened.report.torn_tail_bytes, cut - offset_of(whole + 1), "cut at {cut}");
-    }
-}
-
-#[test]
-fn damage_to_any_byte_before_the_last_record_is_refused() {
-    let template = tempfile::tempdir().unwrap();
-    append_range(&open(template.path(), StoreOptions::default()).unwrap().store, 1, 10);
-    let full = fs::read(&segments(template.path())[0]).unwrap();
-    for at in 0..offset_of(10) {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("wal")).unwrap();
-        let mut damaged = full.clone();
-        damaged[at as usize] ^= 0x01;
-        fs::write(dir.path().join("wal").join("00000000000000000001.wal"), &damaged).unwrap();
-        let record_start = (1..=10).map(offset_of).filter(|&o| o <= at).max().unwrap();
-        match open(dir.path(), StoreOptions::default()) {
-            Err(StoreError::Corrupt { offset, .. }) => assert_eq!(offset, record_start, "flip at {at}"),
-            Err(other) => panic!("flip at {at}: {other}"),
-            Ok(_) => panic!("flip at {at} was accepted"),
-        }
-    }
-}
-
-#[test]
-fn truncates_a_zero_filled_tail() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 3);
-    let seg = &segments(dir.path())[0];
-    OpenOptions::new().append(true).open(seg).unwrap().write_all(&[0u8; 4096]).unwrap();
-
-    let opened = open(dir.path(), StoreOptions::default()).unwrap();
-    assert_eq!(opened.records, expected(1, 3));
-    assert_eq!(opened.report.torn_tail_bytes, 4096);
-}
-
-#[test]
-fn refuses_a_corrupt_middle_record_then_repairs_on_request() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), StoreOptions::default()).unwrap().store, 1, 10);
-    let seg = segments(dir.path())[0].clone();
-    let total = fs::metadata(&seg).unwrap().len();
-    flip_byte(&seg, offset_of(5) + 20);
-
-    let err = open(dir.path(), StoreOptions::default()).err().unwrap();
-    let message = err.to_string();
-    match err {
-        StoreError::Corrupt { path, offset, bytes_after, .. } => {
-            assert_eq!(path, seg);
-            assert_eq!(offset, offset_of(5));
-            assert_eq!(bytes_after, total - offset_of(5));
-        }
-        other => panic!("expected Corrupt, got {other}"),
-    }
-    assert!(message.contains(&seg.display().to_string()), "{message}");
-    assert!(message.contains(&format!("byte offset {}", offset_of(5))), "{message}");
-    assert!(message.contains("a valid record follows it"), "{message}");
-    assert_eq!(fs::metadata(&seg).unwrap().len(), total, "a refused open changes nothing");
-
-    let opened = open(dir.path(), StoreOptions { repair: true, ..StoreOptions::default() }).unwrap();
-    assert_eq!(opened.records, expected(1, 4));
-    let repair = opened.report.repaired.clone().unwrap();
-    assert_eq!((repair.path, repair.offset, repair.bytes_dropped), (seg, offset_of(5), total - offset_of(5)));
-    append_range(&opened.store, 5, 5);
-    drop(opened);
-    assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(1, 5));
-}
-
-#[test]
-fn refuses_damage_at_the_end_of_a_segment_that_is_not_the_last() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 4);
-    let segs = segments(dir.path());
-    assert_eq!(segs.len(), 5, "one record per segment plus the empty active one");
-    let second = &segs[1];
-    let len = fs::metadata(second).unwrap().len();
-    OpenOptions::new().write(true).open(second).unwrap().set_len(len - 1).unwrap();
-
-    let err = open(dir.path(), small_segments()).err().unwrap();
-    assert!(
-        matches!(&err, StoreError::Corrupt { path, offset: 0, why_not_torn, .. } if path == second && why_not_torn.contains("not in the last segment")),
-        "{err}"
-    );
-    let opened = open(dir.path(), StoreOptions { repair: true, ..small_segments() }).unwrap();
-    assert_eq!(opened.records, expected(1, 1));
-    assert_eq!(segments(dir.path()).len(), 2);
-    append_range(&opened.store, 2, 3);
-}
-
-#[test]
-fn refuses_a_missing_segment_in_the_middle() {
-    let dir = tempfile::tempdir().unwrap();
-    append_range(&open(dir.path(), small_segments()).unwrap().store, 1, 4);
-    let missing = segments(dir.path())[1].clone();
-    fs::remove_file(&missing).unwrap();
-    let err = open(dir.path(), small_segments()).err().unwrap();
-    assert!(err.to_string().contains("segment starts at record 3 but record 2 comes next"), "{err}");
-}
-
 // === Snapshots and truncation ===
 
 #[test]
@@ -465,7 +241,7 @@ fn truncate_before_deletes_whole_segments_below_the_lsn() {
     opened.store.write_snapshot(5, b"five").unwrap();
     assert_eq!(opened.store.truncate_before(6).unwrap(), 5);
     let first = segments(dir.path())[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(first, "00000000000000000006.wal");
+    assert_eq!(first, "00000000000000000006.seg");
     drop(opened);
 
     let opened = open(dir.path(), small_segments()).unwrap();
@@ -493,6 +269,11 @@ fn continues_after_a_snapshot_newer_than_the_log() {
     assert_eq!(opened.snapshot.as_ref().map(|s| s.lsn), Some(10));
     assert!(opened.records.is_empty());
     assert_eq!(opened.report.last_lsn, 10);
+    // The acknowledgement mark says nothing after 5 was acknowledged, and the snapshot holds
+    // 6 to 10 (as written under FsyncPolicy::Never, with the log lost in a machine crash).
+    let skipped: Vec<_> = opened.report.skipped.iter().map(|d| d.lsns).collect();
+    assert_eq!(skipped, [LsnSpan::Range(6, 10)]);
+    assert!(opened.report.repaired.is_empty());
     append_range(&opened.store, 11, 12);
     drop(opened);
     assert_eq!(open(dir.path(), StoreOptions::default()).unwrap().records, expected(11, 12));
@@ -521,18 +302,6 @@ fn store_can_be_shared_between_tasks() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
     assert_send_sync::<Store>();
     assert_send_sync::<StoreError>();
-}
-
-#[test]
-fn refuses_a_log_that_starts_after_the_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let opened = open(dir.path(), small_segments()).unwrap();
-    append_range(&opened.store, 1, 10);
-    opened.store.truncate_before(6).unwrap();
-    drop(opened);
-    let err = open(dir.path(), small_segments()).err().unwrap();
-    assert!(matches!(err, StoreError::Gap(_)), "{err}");
-    assert!(err.to_string().contains("the log starts at record 6"), "{err}");
 }
 
 // === Write failures ===

@@ -104,6 +104,13 @@ pub struct AccountsState {
 }
 
 impl AccountsState {
+    /// Puts the records and currencies in (tenant, account) order, so two
+    /// copies compare equal when they hold the same state.
+    pub(crate) fn sort(&mut self) {
+        self.accounts.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        self.currencies.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     /// Number of account records in the copy.
     pub fn len(&self) -> usize {
         self.accounts.len()

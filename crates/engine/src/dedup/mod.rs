@@ -40,9 +40,18 @@ pub(crate) struct DedupIndex {
 }
 
 /// The index as written into a snapshot: per arrival hour, its fingerprints.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DedupState {
     hours: Vec<(i64, Vec<u64>)>,
+}
+
+impl DedupState {
+    /// Puts each hour's fingerprints in order (they come in table order).
+    pub(crate) fn sort(&mut self) {
+        for (_, fingerprints) in &mut self.hours {
+            fingerprints.sort_unstable();
+        }
+    }
 }
 
 impl DedupIndex {
