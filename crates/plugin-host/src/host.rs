@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rapport_engine::{Scorer, SurveySettings};
 
-use crate::adapter::{PluginScorer, PluginStatus};
+use crate::adapter::PluginScorer;
 use crate::error::PluginError;
+use crate::status::PluginStatus;
 
 /// Where plugins come from and how failures are handled.
 #[derive(Clone, Debug, PartialEq)]
