@@ -29,6 +29,7 @@ pub struct PluginScorer {
     spec: ScorerSpec,
     group_by: Vec<Vec<String>>,
     path: PathBuf,
+    sha256: String,
     failure_threshold: u32,
     surveys: SurveySettings,
     disabled: AtomicBool,
@@ -53,17 +54,16 @@ impl std::fmt::Debug for PluginScorer {
 }
 
 impl PluginScorer {
-    /// Loads the library at `path` (a private copy of `origin`, the file in
-    /// the plugin directory), performs the handshake and creates one
-    /// instance.
+    /// Loads the library at `origin` (a file in the plugin directory),
+    /// performs the handshake and creates one instance.
     pub(crate) fn load(
-        path: &Path,
         origin: &Path,
         config: &str,
         failure_threshold: u32,
         surveys: SurveySettings,
     ) -> Result<Arc<Self>, PluginError> {
-        let table = load_library(path)?.table;
+        let library = load_library(origin)?;
+        let table = library.table;
         let (Some(create), Some(info), Some(_), Some(_), Some(destroy)) =
             (table.create, table.info, table.observe, table.evaluate, table.destroy)
         else {
@@ -102,6 +102,7 @@ impl PluginScorer {
             spec: metadata.spec,
             group_by: metadata.group_by,
             path: origin.to_owned(),
+            sha256: library.sha256.to_string(),
             failure_threshold: failure_threshold.max(1),
             surveys,
             disabled: AtomicBool::new(false),
@@ -129,6 +130,7 @@ impl PluginScorer {
             name: self.spec.name.clone(),
             version: self.spec.version.clone(),
             path: self.path.clone(),
+            sha256: self.sha256.clone(),
             state: if self.is_disabled() { PluginState::Disabled } else { PluginState::Loaded },
             metrics: self
                 .spec

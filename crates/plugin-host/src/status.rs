@@ -31,6 +31,9 @@ pub struct PluginStatus {
     pub version: String,
     /// The file it was loaded from.
     pub path: PathBuf,
+    /// SHA-256 of the file's bytes when it was loaded, in hex: compare with
+    /// `sha256sum` of the file to know which build runs.
+    pub sha256: String,
     /// Loaded or disabled.
     pub state: PluginState,
     /// Its metrics.
