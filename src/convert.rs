@@ -392,6 +392,7 @@ pub fn plugin_info(status: rapport_plugin_host::PluginStatus) -> proto::PluginIn
         name: status.name,
         version: status.version,
         path: status.path.display().to_string(),
+        sha256: status.sha256,
         state: state.into(),
         observe_errors: status.observe_errors,
         evaluate_errors: status.evaluate_errors,

@@ -78,6 +78,7 @@ pub fn from_plugin_error(error: rapport_plugin_host::PluginError) -> Status {
             _ => Status::internal(message),
         },
         E::NotALibrary { .. } | E::NotAPlugin { .. } => Status::invalid_argument(message),
+        E::TooManyLibraries { .. } => Status::resource_exhausted(message),
         E::AbiVersion { .. }
         | E::StructSize { .. }
         | E::Create { .. }

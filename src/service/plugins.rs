@@ -2,7 +2,6 @@
 //! runs with beside the built-in scorers.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -34,9 +33,6 @@ impl std::fmt::Debug for Plugins {
     }
 }
 
-/// Hosts started by this process, so each gets its own cache directory.
-static HOSTS: AtomicU64 = AtomicU64::new(0);
-
 impl Plugins {
     /// The built-in scorers, plus the plugins of `settings.plugins.dir` if
     /// set. A plugin that fails to load, or whose name or metrics clash
@@ -47,14 +43,8 @@ impl Plugins {
         let Some(dir) = &settings.plugins.dir else {
             return Ok(Plugins { host: None, builtin, changes: Mutex::new(()) });
         };
-        let cache_dir = std::env::temp_dir().join(format!(
-            "rapport-plugins-{}-{}",
-            std::process::id(),
-            HOSTS.fetch_add(1, Ordering::Relaxed)
-        ));
         let host = PluginHost::new(HostConfig {
             dir: dir.clone(),
-            cache_dir: Some(cache_dir),
             failure_threshold: settings.plugins.failure_threshold,
             surveys: settings.engine.surveys.clone(),
         })

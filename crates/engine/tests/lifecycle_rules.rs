@@ -386,6 +386,62 @@ fn comments_without_an_account_wait_for_follow_up_too() {
     assert_eq!(ask("feedback_backlog", vec![smb], &[]), vec![(None, Some(1.0), 1)]);
 }
 
+/// Comments of several accounts, met in the book's hash order (so the
+/// account changes from one item to the next), each counted in its own
+/// account's group; a filtered-out account's comments in none.
+#[test]
+fn backlog_by_segment_counts_each_comment_under_its_own_account() {
+    let (engine, tenant) = engine();
+    let now = d(100);
+    let accounts = [("A", "smb"), ("B", "ent"), ("C", "smb"), ("D", "mid")];
+    let mut events: Vec<Event> = accounts
+        .iter()
+        .map(|(id, segment)| Event {
+            id: format!("deal-{id}"),
+            account_id: (*id).into(),
+            time: d(1),
+            labels: Labels::from_pairs([("segment", *segment)]),
+            payload: Payload::Account(AccountPayload::DealClosed),
+        })
+        .collect();
+    // Comment i from accounts[i % 4]; those with i % 5 == 0 addressed.
+    for i in 0..400_i64 {
+        let (account, _) = accounts[(i % 4) as usize];
+        let at = d(50).plus(Duration::minutes(i));
+        events.push(response(&format!("r{i}"), account, at, 3, "slow"));
+        if i % 5 == 0 {
+            events.push(addressed(&format!("f{i}"), account, at.plus(Duration::hours(1)), &format!("r{i}")));
+        }
+    }
+    assert!(engine.apply(&tenant, &events, now).failures.is_empty());
+    let ask = |filters: Vec<LabelFilter>, group_by: &[&str]| {
+        let mut query = Query::new("feedback_backlog", Window::Last(Duration::days(90)));
+        query.filters = filters;
+        query.group_by = group_by.iter().map(|k| (*k).to_owned()).collect();
+        let answer = engine.query_accounts(&tenant, &query, &[], now).unwrap();
+        answer
+            .groups
+            .into_iter()
+            .map(|g| (g.labels.get("segment").map(str::to_owned), g.value.value))
+            .collect::<Vec<_>>()
+    };
+    // By hand: smb (A, C) has the 200 comments with i % 4 in {0, 2}, of
+    // which those with i % 20 in {0, 10} (40) are addressed: 160 open. ent
+    // (B, i % 4 == 1): 100, addressed when i % 20 == 5 (20): 80 open. mid
+    // (D, i % 4 == 3): 100, addressed when i % 20 == 15: 80 open.
+    assert_eq!(
+        ask(vec![], &["segment"]),
+        vec![
+            (Some("ent".into()), Some(80.0)),
+            (Some("mid".into()), Some(80.0)),
+            (Some("smb".into()), Some(160.0))
+        ]
+    );
+    let smb_ent =
+        LabelFilter { label: "segment".into(), values: vec!["smb".into(), "ent".into()], negate: false };
+    assert_eq!(ask(vec![smb_ent], &[]), vec![(None, Some(240.0))]);
+}
+
 #[test]
 fn lifecycle_counts_are_zero_with_data_and_absent_without() {
     let (engine, tenant) = engine();

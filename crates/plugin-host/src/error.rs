@@ -88,6 +88,18 @@ pub enum PluginError {
         /// What is wrong.
         message: String,
     },
+    /// This process has mapped as many distinct plugin libraries as it
+    /// may (libraries are never unmapped; see the loader).
+    #[error(
+        "{path}: this server has already mapped {limit} distinct plugin libraries, its limit; \
+         restart it to load another build (loading an unchanged file again maps nothing new)"
+    )]
+    TooManyLibraries {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: usize,
+    },
     /// A plugin of this name is already loaded.
     #[error("a plugin named {0:?} is already loaded; reload or unload it first")]
     AlreadyLoaded(String),

@@ -2,22 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rapport_engine::{Scorer, SurveySettings};
 
-use crate::adapter::{PluginScorer, PluginStatus};
+use crate::adapter::PluginScorer;
 use crate::error::PluginError;
+use crate::status::PluginStatus;
 
 /// Where plugins come from and how failures are handled.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostConfig {
     /// The plugin directory: only files inside it are loaded.
     pub dir: PathBuf,
-    /// Where loaded copies of plugin files go; a fresh directory under the
-    /// system temporary directory when `None`.
-    pub cache_dir: Option<PathBuf>,
     /// Failing calls in a row after which a plugin is disabled.
     pub failure_threshold: u32,
     /// Survey scale defaults, so plugins see the same resolved scale of a
@@ -28,27 +25,22 @@ pub struct HostConfig {
 impl HostConfig {
     /// Plugins from `dir`, disabled after 100 failing calls in a row.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        HostConfig {
-            dir: dir.into(),
-            cache_dir: None,
-            failure_threshold: 100,
-            surveys: SurveySettings::default(),
-        }
+        HostConfig { dir: dir.into(), failure_threshold: 100, surveys: SurveySettings::default() }
     }
 }
 
 /// The loaded plugins. Share it behind an `Arc`; every method takes `&self`.
 ///
-/// Each load first copies the file into a private cache directory under a
-/// unique name and loads the copy. Two reasons: the system loader returns
-/// the already-loaded library for a path it has seen, so a reload of a new
-/// build at the same path would silently keep the old code; and a plugin
-/// file overwritten in place while mapped crashes the process, which a
-/// private copy rules out.
+/// Each load reads the file's bytes and maps them from memory (see
+/// `loader.rs`), never from the file itself. Three reasons: the system
+/// loader returns the already-loaded library for a path it has seen, so a
+/// reload of a new build at the same path would silently keep the old code;
+/// a plugin file overwritten in place while mapped crashes the process; and
+/// a copy at a path another local user can reach could be swapped before
+/// it is mapped.
 #[derive(Debug)]
 pub struct PluginHost {
     dir: PathBuf,
-    cache_dir: PathBuf,
     failure_threshold: u32,
     surveys: SurveySettings,
     plugins: Mutex<BTreeMap<String, Arc<PluginScorer>>>,
@@ -61,15 +53,8 @@ impl PluginHost {
             .dir
             .canonicalize()
             .map_err(|source| PluginError::Directory { path: config.dir.clone(), source })?;
-        let cache_dir = config
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("rapport-plugins-{}", std::process::id())));
-        std::fs::create_dir_all(&cache_dir)
-            .map_err(|source| PluginError::Directory { path: cache_dir.clone(), source })?;
         Ok(PluginHost {
             dir,
-            cache_dir,
             failure_threshold: config.failure_threshold,
             surveys: config.surveys.clone(),
             plugins: Mutex::new(BTreeMap::new()),
@@ -103,13 +88,9 @@ impl PluginHost {
         Ok(resolved)
     }
 
-    /// Loads a private copy of `origin` (see [`PluginHost`]).
+    /// Loads `origin` (see [`PluginHost`]) and creates an instance.
     fn load_copy(&self, origin: &Path) -> Result<Arc<PluginScorer>, PluginError> {
-        let copy = write_private_copy(origin, &self.cache_dir)?;
-        let loaded = PluginScorer::load(&copy, origin, "", self.failure_threshold, self.surveys.clone());
-        // The mapping stays valid after the file is gone.
-        let _ = std::fs::remove_file(&copy);
-        loaded
+        PluginScorer::load(origin, "", self.failure_threshold, self.surveys.clone())
     }
 
     /// Loads the plugin at `path` (relative to the plugin directory, or
@@ -191,34 +172,5 @@ impl PluginHost {
     /// The status of every loaded plugin, in name order.
     pub fn status(&self) -> Vec<PluginStatus> {
         self.plugins().values().map(|p| p.status()).collect()
-    }
-}
-
-/// Copies are numbered per process, not per host: several hosts in one
-/// process share the default cache directory, and a copy written over a
-/// file that another host has mapped would crash the process (a test
-/// binary running hosts in parallel did exactly that).
-static COPIES: AtomicU64 = AtomicU64::new(0);
-
-/// Copies `origin` into `cache_dir` under a name no file has there yet, and
-/// returns the copy's path. The file is created exclusively, so even a
-/// stale directory left by an earlier process with the same id never has a
-/// mapped file overwritten.
-fn write_private_copy(origin: &Path, cache_dir: &Path) -> Result<PathBuf, PluginError> {
-    let stem = origin.file_stem().and_then(|s| s.to_str()).unwrap_or("plugin");
-    let mut source = std::fs::File::open(origin)
-        .map_err(|source| PluginError::File { path: origin.to_owned(), source })?;
-    loop {
-        let n = COPIES.fetch_add(1, Ordering::Relaxed);
-        let copy = cache_dir.join(format!("{stem}-{n}{}", std::env::consts::DLL_SUFFIX));
-        let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&copy);
-        let mut file = match file {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(PluginError::File { path: copy, source }),
-        };
-        std::io::copy(&mut source, &mut file)
-            .map_err(|source| PluginError::File { path: copy.clone(), source })?;
-        return Ok(copy);
     }
 }

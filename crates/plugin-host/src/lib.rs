@@ -20,14 +20,27 @@
 //! engine.set_scorers(builtin.iter().cloned().chain(host.scorers()).collect())?;
 //! ```
 //!
-//! Unload policy: libraries are never unmapped (see [`PluginScorer`]'s
-//! module documentation in `adapter.rs`); instances are destroyed when the
-//! last reference to their scorer goes away, so no call can be in flight.
+//! Modules, one job each: `host` (the set of loaded plugins), `loader`
+//! (mapping a library and the ABI handshake), `metadata` (reading a
+//! plugin's `rp_plugin_info`), `adapter` (an instance as a `Scorer`, with
+//! its failure accounting), `callbacks` (the host's `extern "C"` functions
+//! a plugin calls), `event_view` (the C view of an event), `status` and
+//! `error` (what callers see).
+//!
+//! Unload policy: libraries are never unmapped (see `loader.rs`); instances
+//! are destroyed when the last reference to their scorer goes away, so no
+//! call can be in flight.
 
 mod adapter;
+mod callbacks;
 mod error;
+mod event_view;
 mod host;
+mod loader;
+mod metadata;
+mod status;
 
-pub use adapter::{PluginMetric, PluginScorer, PluginState, PluginStatus};
+pub use adapter::PluginScorer;
 pub use error::PluginError;
 pub use host::{HostConfig, PluginHost};
+pub use status::{PluginMetric, PluginState, PluginStatus};

@@ -166,12 +166,20 @@ impl Engine {
         // Comments without an account, if such a comment passes the filters.
         let mut anonymous = passes(filters, |_| None).then(FollowUpTally::default);
         if let Some(book) = self.accounts.feedback.get(tenant) {
+            // The last account's group is remembered: items come in hash
+            // order, not by account, so this spares the lookup only when
+            // few accounts hold most comments (one long history, issue 13
+            // item 11); otherwise it costs one string comparison an item.
+            let mut last: (&str, Option<usize>) = ("", None);
             for (_, account, opened, addressed) in book.iter() {
                 let tally = if account.is_empty() {
                     anonymous.as_mut()
                 } else {
-                    // An account filtered out (or unknown) is no group's.
-                    group_of.get(account).and_then(|index| groups.get_mut(*index)).map(|group| &mut group.2)
+                    if last.0 != account {
+                        // An account filtered out (or unknown) is no group's.
+                        last = (account, group_of.get(account).copied());
+                    }
+                    last.1.and_then(|index| groups.get_mut(index)).map(|group| &mut group.2)
                 };
                 if let Some(tally) = tally {
                     tally.add(opened, addressed, window, now);
