@@ -63,10 +63,11 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
             }
             let plugin = answer.plugin.unwrap_or_default();
             outln!(
-                "loaded {} {} from {}; metrics: {}",
+                "loaded {} {} from {} (sha256 {}); metrics: {}",
                 plugin.name,
                 plugin.version,
                 plugin.path,
+                short_sha(&plugin),
                 metric_names(&plugin)
             )?;
         }
@@ -81,10 +82,11 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
             }
             let plugin = answer.plugin.unwrap_or_default();
             outln!(
-                "reloaded {}: {} -> {}; metrics: {}",
+                "reloaded {}: {} -> {} (sha256 {}); metrics: {}",
                 plugin.name,
                 answer.previous_version,
                 plugin.version,
+                short_sha(&plugin),
                 metric_names(&plugin)
             )?;
         }
@@ -114,6 +116,12 @@ fn print_json(answer: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first 12 hex digits of the file's SHA-256: enough to tell builds
+/// apart at a glance (`--json` has all of it).
+fn short_sha(plugin: &proto::PluginInfo) -> String {
+    plugin.sha256.chars().take(12).collect()
+}
+
 fn metric_names(plugin: &proto::PluginInfo) -> String {
     let names: Vec<&str> = plugin.metrics.iter().map(|m| m.name.as_str()).collect();
     if names.is_empty() { "none".to_owned() } else { names.join(", ") }
@@ -129,8 +137,11 @@ fn list_text(answer: &proto::ListPluginsResponse, style: &Style) -> String {
     if answer.plugins.is_empty() {
         return format!("no plugins loaded; {dir}");
     }
-    let mut table = style
-        .table(["plugin", "version", "state", "metrics", "errors", "last error"].map(String::from).to_vec());
+    let mut table = style.table(
+        ["plugin", "version", "sha256", "state", "metrics", "errors", "last error"]
+            .map(String::from)
+            .to_vec(),
+    );
     for plugin in &answer.plugins {
         let state = match proto::PluginState::try_from(plugin.state) {
             Ok(proto::PluginState::Loaded) => "loaded",
@@ -140,6 +151,7 @@ fn list_text(answer: &proto::ListPluginsResponse, style: &Style) -> String {
         table.add_row(vec![
             plugin.name.clone(),
             plugin.version.clone(),
+            short_sha(plugin),
             state.to_owned(),
             metric_names(plugin),
             format!(
@@ -170,14 +182,20 @@ mod tests {
                 evaluate_errors: 0,
                 panics: 1,
                 last_error: Some("handle time is negative".into()),
+                sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
             }],
             plugin_dir: "/srv/plugins".into(),
         };
         let text = list_text(&answer, &Style::new(true));
         let row = text.lines().find(|l| l.contains("workforce")).unwrap_or_default();
-        for cell in
-            ["0.2.0", "disabled", "aht, fcr", "observe 101, evaluate 0, panics 1", "handle time is negative"]
-        {
+        for cell in [
+            "0.2.0",
+            "disabled",
+            "aht, fcr",
+            "observe 101, evaluate 0, panics 1",
+            "handle time is negative",
+            "9f86d081884c ",
+        ] {
             assert!(row.contains(cell), "{cell:?} missing: {text}");
         }
         assert!(text.ends_with("plugin directory: /srv/plugins"), "{text}");
