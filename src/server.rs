@@ -19,10 +19,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::durability::Durability;
 use crate::ingest::Ingestor;
+use crate::proto::feedback_service_server::FeedbackServiceServer;
 use crate::proto::plugin_service_server::PluginServiceServer;
 use crate::proto::shared::ingest_service_server::IngestServiceServer;
 use crate::proto::shared::metrics_service_server::MetricsServiceServer;
-use crate::service::{IngestApi, MetricsApi, PluginApi, Plugins};
+use crate::service::{FeedbackApi, IngestApi, MetricsApi, PluginApi, Plugins};
 use crate::subscribe::{ChangeSignal, Hub};
 
 /// Largest message accepted: a batch of 10,000 events of about 1 KiB.
@@ -98,6 +99,7 @@ pub async fn serve_with_clock(
     health.set_serving::<IngestServiceServer<IngestApi>>().await;
     health.set_serving::<MetricsServiceServer<MetricsApi>>().await;
     health.set_serving::<PluginServiceServer<PluginApi>>().await;
+    health.set_serving::<FeedbackServiceServer<FeedbackApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -124,6 +126,7 @@ pub async fn serve_with_clock(
         serving_health.set_not_serving::<IngestServiceServer<IngestApi>>().await;
         serving_health.set_not_serving::<MetricsServiceServer<MetricsApi>>().await;
         serving_health.set_not_serving::<PluginServiceServer<PluginApi>>().await;
+        serving_health.set_not_serving::<FeedbackServiceServer<FeedbackApi>>().await;
         tracing::info!(grace = ?grace, "shutting down: taking no new batches, finishing those in flight");
         let _ = grace_tx.send(());
     };
@@ -148,6 +151,7 @@ pub async fn serve_with_clock(
             ))
             .max_decoding_message_size(MAX_MESSAGE_BYTES),
         )
+        .add_service(FeedbackServiceServer::new(FeedbackApi::new(Arc::clone(&engine), Arc::clone(&clock))))
         .add_service(MetricsServiceServer::new(MetricsApi::new(
             engine,
             Arc::clone(&clock),

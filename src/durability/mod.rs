@@ -22,17 +22,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration as StdDuration, Instant};
 
 use anyhow::{Context, bail};
-use rapport_engine::{Engine, EngineState, EngineStateV1, EngineStateV2, Event, TenantId, Timestamp};
+use rapport_engine::{
+    CommentsState, Engine, EngineState, EngineStateV1, EngineStateV2, Event, TenantId, Timestamp,
+};
 use rapport_store::{Lsn, RecoveryReport, Store, StoreError, StoreOptions, TailProof};
 use tokio::sync::{RwLock, RwLockReadGuard, oneshot};
 
 use crate::clock::Clock;
 use crate::config::DurabilitySettings;
 
-/// First byte of every snapshot written by this version. Format 3: usage
-/// buckets with their times of day, and low-score comments in a feedback
-/// book per tenant instead of inside account records.
-const SNAPSHOT_FORMAT: u8 = 3;
+/// First byte of every snapshot written by this version. Format 4: the
+/// engine state of format 3, then the open comments behind the feedback
+/// backlog (`CommentsState`).
+const SNAPSHOT_FORMAT: u8 = 4;
+
+/// Snapshots of format 3 (usage buckets with their times of day, low-score
+/// comments in a feedback book per tenant; no comment texts) are still
+/// read: they restore without open comments.
+const SNAPSHOT_FORMAT_3: u8 = 3;
 
 /// Snapshots of format 1 (older account records) are still read.
 const SNAPSHOT_FORMAT_1: u8 = 1;
@@ -181,13 +188,13 @@ impl Durability {
             if lsn == self.snapshot_lsn.load(Ordering::Acquire) {
                 return Ok(None);
             }
-            (lsn, self.engine.export_state())
+            (lsn, (self.engine.export_state(), self.engine.export_comments()))
         };
         let paused = started.elapsed();
         let previous = self.snapshot_lsn.load(Ordering::Acquire);
         let store = Arc::clone(&self.store);
         let (bytes, deleted) = tokio::task::spawn_blocking(move || -> anyhow::Result<(usize, usize)> {
-            let bytes = encode_snapshot(&state)?;
+            let bytes = encode_snapshot(&state.0, &state.1)?;
             store.write_snapshot(lsn, &bytes).context("writing a snapshot")?;
             let deleted = store.truncate_before(previous + 1).context("truncating the log")?;
             Ok((bytes.len(), deleted))
@@ -242,10 +249,11 @@ fn recover(
     let mut recovery = Store::recover(dir, options).map_err(|e| explain(e, dir))?;
     let mut snapshot_lsn = 0;
     if let Some(snapshot) = recovery.take_snapshot() {
-        let state = decode_snapshot(&snapshot.bytes)
+        let (state, comments) = decode_snapshot(&snapshot.bytes)
             .with_context(|| format!("snapshot {} under {}", snapshot.lsn, dir.display()))?;
         let series = state.series_count();
         engine.restore_state(state).context("restoring the snapshot")?;
+        engine.restore_comments(comments);
         snapshot_lsn = snapshot.lsn;
         tracing::info!(lsn = snapshot.lsn, series, "snapshot restored");
     }
@@ -327,22 +335,34 @@ fn explain(error: StoreError, dir: &Path) -> anyhow::Error {
 
 // === Snapshot format ===
 
-fn encode_snapshot(state: &EngineState) -> anyhow::Result<Vec<u8>> {
+fn encode_snapshot(state: &EngineState, comments: &CommentsState) -> anyhow::Result<Vec<u8>> {
     let mut bytes = vec![SNAPSHOT_FORMAT];
-    let body = postcard::to_stdvec(state).context("encoding the engine state")?;
-    bytes.extend_from_slice(&body);
+    bytes = postcard::to_extend(state, bytes).context("encoding the engine state")?;
+    bytes = postcard::to_extend(comments, bytes).context("encoding the open comments")?;
     Ok(bytes)
 }
 
-fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<EngineState> {
+fn decode_snapshot(bytes: &[u8]) -> anyhow::Result<(EngineState, CommentsState)> {
+    let without_comments = |state: anyhow::Result<EngineState>| state.map(|s| (s, CommentsState::default()));
     match bytes.split_first() {
-        Some((&SNAPSHOT_FORMAT, body)) => postcard::from_bytes(body).context("decoding the engine state"),
-        Some((&SNAPSHOT_FORMAT_2, body)) => postcard::from_bytes::<EngineStateV2>(body)
-            .map(EngineState::from)
-            .context("decoding the engine state (snapshot format 2)"),
-        Some((&SNAPSHOT_FORMAT_1, body)) => postcard::from_bytes::<EngineStateV1>(body)
-            .map(EngineState::from)
-            .context("decoding the engine state (snapshot format 1)"),
+        Some((&SNAPSHOT_FORMAT, body)) => {
+            let (state, rest) = postcard::take_from_bytes(body).context("decoding the engine state")?;
+            let comments = postcard::from_bytes(rest).context("decoding the open comments")?;
+            Ok((state, comments))
+        }
+        Some((&SNAPSHOT_FORMAT_3, body)) => without_comments(
+            postcard::from_bytes(body).context("decoding the engine state (snapshot format 3)"),
+        ),
+        Some((&SNAPSHOT_FORMAT_2, body)) => without_comments(
+            postcard::from_bytes::<EngineStateV2>(body)
+                .map(EngineState::from)
+                .context("decoding the engine state (snapshot format 2)"),
+        ),
+        Some((&SNAPSHOT_FORMAT_1, body)) => without_comments(
+            postcard::from_bytes::<EngineStateV1>(body)
+                .map(EngineState::from)
+                .context("decoding the engine state (snapshot format 1)"),
+        ),
         Some((format, _)) => bail!("unknown snapshot format {format}; written by a newer rapport?"),
         None => bail!("empty snapshot"),
     }
@@ -354,14 +374,21 @@ mod tests {
 
     #[test]
     fn snapshot_format_round_trips_and_refuses_unknown_versions() -> anyhow::Result<()> {
-        let bytes = encode_snapshot(&EngineState::default())?;
-        assert_eq!(decode_snapshot(&bytes)?.series_count(), 0);
+        let bytes = encode_snapshot(&EngineState::default(), &CommentsState::default())?;
+        assert_eq!(decode_snapshot(&bytes)?.0.series_count(), 0);
         let mut format_1 = vec![SNAPSHOT_FORMAT_1];
         format_1.extend(postcard::to_stdvec(&EngineStateV1::default())?);
-        assert_eq!(decode_snapshot(&format_1)?.series_count(), 0, "format 1 still reads");
+        assert_eq!(decode_snapshot(&format_1)?.0.series_count(), 0, "format 1 still reads");
         let mut format_2 = vec![SNAPSHOT_FORMAT_2];
         format_2.extend(postcard::to_stdvec(&EngineStateV2::default())?);
-        assert_eq!(decode_snapshot(&format_2)?.series_count(), 0, "format 2 still reads");
+        assert_eq!(decode_snapshot(&format_2)?.0.series_count(), 0, "format 2 still reads");
+        let mut format_3 = vec![SNAPSHOT_FORMAT_3];
+        format_3.extend(postcard::to_stdvec(&EngineState::default())?);
+        assert_eq!(
+            decode_snapshot(&format_3)?.1,
+            CommentsState::default(),
+            "format 3 reads, without comments"
+        );
         assert!(decode_snapshot(&[9, 0]).is_err());
         assert!(decode_snapshot(&[]).is_err());
         Ok(())

@@ -1,10 +1,12 @@
 //! gRPC service implementations: request in, engine call, response out.
 
+mod feedback;
 mod ingest;
 mod lifecycle;
 mod metrics;
 mod plugins;
 
+pub use feedback::FeedbackApi;
 pub use ingest::IngestApi;
 pub use metrics::MetricsApi;
 pub use plugins::{PluginApi, Plugins};

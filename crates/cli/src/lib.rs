@@ -22,6 +22,7 @@ mod demo;
 mod demo_accounts;
 mod events_file;
 mod export;
+mod feedback;
 mod ingest;
 mod ingest_file;
 mod json;
@@ -78,6 +79,9 @@ pub enum Command {
     /// Show a metric live, refreshing in place, with a sparkline (or JSON
     /// Lines with --json).
     Watch(watch::WatchArgs),
+    /// The open low-score comments behind the feedback backlog, oldest
+    /// first; `rapport feedback address ID` closes one.
+    Feedback(feedback::FeedbackArgs),
     /// List, load, reload or unload scorer plugins.
     Plugins(plugins::PluginsArgs),
     /// Load generators over real gRPC (see BENCHMARKS.md).
@@ -107,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Watch(args) => watch::run(server, args, &style).await?,
+        Command::Feedback(args) => feedback::run(server, args, &style).await?,
         Command::Plugins(args) => plugins::run(server, args, &style).await?,
         Command::Bench(args) => bench::run(args).await?,
         Command::Demo(args) => demo::run(args, &style).await?,

@@ -153,7 +153,7 @@ fn parameter(text: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-fn filter(text: &str) -> anyhow::Result<proto::LabelFilter> {
+pub(crate) fn filter(text: &str) -> anyhow::Result<proto::LabelFilter> {
     let (label, values, negate) = if let Some((label, values)) = text.split_once("!=") {
         (label, values, true)
     } else if let Some((label, values)) = text.split_once('=') {

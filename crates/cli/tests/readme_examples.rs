@@ -155,6 +155,14 @@ fn every_readme_cli_example_answers_with_data_from_the_demo() {
                 match command {
                     "ingest" => assert!(stdout.contains("1 accepted, 0 duplicates, 0 rejected"), "{stdout}"),
                     "metrics" => assert!(stdout.contains("cohort_nps"), "{stdout}"),
+                    // The demo's low-score comments, from smb.
+                    "feedback" => {
+                        assert!(stdout.contains("the payout took"), "{stdout}");
+                        assert!(
+                            stdout.contains("segment=smb") && !stdout.contains("segment=enterprise"),
+                            "{stdout}"
+                        );
+                    }
                     "query" => {
                         if args.iter().any(|a| a == "csv" || a == "jsonl") {
                             // A header (CSV) and at least one record.

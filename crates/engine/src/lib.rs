@@ -29,10 +29,11 @@ mod window;
 pub use accounts::{
     AccountAnswer, AccountEntry, AccountLabel, AccountPayload, AccountRecord, AccountVolume, AccountsState,
     AccountsStateV1, AccountsStateV2, Activation, COHORT_SURVEY_METRICS, Cell, CohortCell, CohortRow, Column,
-    Currency, DEFAULT_INACTIVE_DAYS, Durations, FeedbackFollowUp, FeedbackItem, INACTIVE_DAYS, Inactive,
-    InactiveAccount, MAX_LABELS, Milestone, MrrChange, MrrEntry, MrrKind, OpenAccount, ProcessingVolume,
-    Retention, START_MONTH, StatusChange, SurveyTally, Table, TimeToValue, Timeliness, Usage, UsageBucket,
-    Volume, account_metrics, account_retention, activation, cohort_row, cohort_triangle, feedback_follow_up,
+    CommentsState, Currency, DEFAULT_INACTIVE_DAYS, Durations, FeedbackFollowUp, FeedbackItem, INACTIVE_DAYS,
+    Inactive, InactiveAccount, MAX_COMMENTS_PER_TENANT, MAX_LABELS, Milestone, MrrChange, MrrEntry, MrrKind,
+    OpenAccount, OpenComment, OpenComments, ProcessingVolume, Retention, START_MONTH, StatusChange,
+    SurveyTally, Table, TimeToValue, Timeliness, Usage, UsageBucket, Volume, account_metrics,
+    account_retention, activation, cohort_row, cohort_triangle, feedback_follow_up,
     inactive_after_activation, is_account_metric, needs_follow_up, onboarding_timeliness, processing_volume,
     retention, time_to_value, volume_windows,
 };

@@ -147,16 +147,21 @@ impl<'a> AccountBatch<'a> {
             return;
         }
         let mut book = engine.feedback_book(tenant);
+        let mut shelf = engine.comment_shelf(tenant);
         for follow_up in &self.follow_ups {
             match *follow_up {
                 FollowUp::Open(at) => {
                     if let Some(event) = events.get(at as usize) {
                         book.open(&event.id, &event.account_id, event.time);
+                        if let (true, Some(scale)) = (book.is_open(&event.id), engine.comment_scale(event)) {
+                            shelf.keep(event, scale);
+                        }
                     }
                 }
                 FollowUp::Address(at, response_id) => {
                     if let Some(event) = events.get(at as usize) {
                         book.address(response_id, event.time);
+                        shelf.forget(response_id);
                     }
                 }
             }

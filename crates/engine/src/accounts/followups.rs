@@ -66,6 +66,11 @@ impl FeedbackBook {
         item.addressed = earliest(item.addressed, time);
     }
 
+    /// Whether `response_id`'s comment was made and not addressed yet.
+    pub(crate) fn is_open(&self, response_id: &str) -> bool {
+        self.items.get(response_id).is_some_and(|f| f.opened.is_some() && f.addressed.is_none())
+    }
+
     /// The item of `response_id`, found by the borrowed id (the key is
     /// allocated only for a new item).
     fn item(&mut self, response_id: &str) -> &mut FollowUp {

@@ -26,6 +26,7 @@ mod batch;
 mod calendar;
 mod catalog;
 mod cohorts;
+mod comments;
 mod event;
 mod feedback;
 mod followups;
@@ -48,6 +49,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use batch::AccountBatch;
 pub use catalog::{DEFAULT_INACTIVE_DAYS, INACTIVE_DAYS, account_metrics, is_account_metric};
 pub use cohorts::{CohortCell, CohortRow, cohort_row, cohort_triangle};
+pub use comments::{CommentsState, MAX_COMMENTS_PER_TENANT, OpenComment, OpenComments};
 pub use event::{AccountPayload, Currency, MrrChange, MrrKind, Usage};
 pub use feedback::{FeedbackFollowUp, feedback_follow_up, needs_follow_up};
 pub use followups::FeedbackItem;
@@ -92,6 +94,8 @@ pub(crate) struct AccountBook {
     accounts: DashMap<AccountKey, AccountRecord, Hasher>,
     currencies: DashMap<TenantId, Currency, Hasher>,
     feedback: DashMap<TenantId, FeedbackBook, Hasher>,
+    /// The open comments' text, score and labels (`comments.rs`).
+    comments: DashMap<TenantId, comments::CommentShelf, Hasher>,
 }
 
 /// A copy of the account state, as a serde value (for snapshots).
@@ -171,6 +175,7 @@ impl Engine {
         self.check_currency(tenant, payload)?;
         if let AccountPayload::FeedbackAddressed { response_id } = payload {
             self.feedback_book(tenant).address(response_id, time);
+            self.comment_shelf(tenant).forget(response_id);
             if account_id.is_empty() {
                 return Ok(());
             }
