@@ -134,7 +134,7 @@ async fn show(args: &DemoArgs, server: &RunningServer, style: &Style) -> anyhow:
             ..super::query::Question::new(metric, window)
         };
         let request = super::query::request(question)?;
-        let mut response = metrics.query(request).await.map_err(super::status_error)?.into_inner();
+        let mut response = metrics.query(request).await.map_err(super::wire::status_error)?.into_inner();
         // Long lists (open accounts, per-account volume) are cut for the demo;
         // `rapport query` prints them whole.
         for table in &mut response.tables {

@@ -135,7 +135,7 @@ fn read_csv(reader: impl Read, skip_invalid: bool) -> anyhow::Result<EventsFile>
 /// The survey response of one CSV row.
 fn csv_event(headers: &csv::StringRecord, record: &csv::StringRecord) -> anyhow::Result<proto::Event> {
     let field = |name: &str| headers.iter().position(|h| h == name).and_then(|i| record.get(i)).unwrap_or("");
-    let time = super::parse_time(field("time")).context("time")?;
+    let time = super::wire::parse_time(field("time")).context("time")?;
     let kind = match field("kind").to_ascii_lowercase().as_str() {
         "csat" => proto::SurveyKind::Csat,
         "ces" => proto::SurveyKind::Ces,

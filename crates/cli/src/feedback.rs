@@ -55,7 +55,7 @@ pub async fn run(server: &ServerArgs, args: FeedbackArgs, style: &Style) -> anyh
     let filters = args.filters.iter().map(|f| super::query::filter(f)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut client = FeedbackServiceClient::new(connect(server).await?);
     let request = proto::ListFeedbackRequest { filters, limit: args.limit };
-    let answer = client.list_feedback(request).await.map_err(super::status_error)?.into_inner();
+    let answer = client.list_feedback(request).await.map_err(super::wire::status_error)?.into_inner();
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&answer)?)?;
     } else {
@@ -81,8 +81,10 @@ async fn address(
         })),
     };
     let mut client = IngestServiceClient::new(connect(server).await?);
-    let answer =
-        client.record(proto::RecordRequest { events: vec![event] }).await.map_err(super::status_error)?;
+    let answer = client
+        .record(proto::RecordRequest { events: vec![event] })
+        .await
+        .map_err(super::wire::status_error)?;
     let result = answer.into_inner().result.unwrap_or_default();
     if let Some(rejection) = result.rejections.first() {
         anyhow::bail!("the server rejected the follow-up of {response_id:?}: {}", rejection.message);

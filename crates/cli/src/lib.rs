@@ -32,10 +32,10 @@ mod present;
 mod query;
 mod render;
 mod watch;
+mod wire;
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use rapport::proto::metrics_service_client::MetricsServiceClient;
 
@@ -103,7 +103,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics { json } => {
             let mut client = MetricsServiceClient::new(connect(server).await?);
             let request = rapport::proto::ListMetricsRequest {};
-            let response = client.list_metrics(request).await.map_err(status_error)?.into_inner();
+            let response = client.list_metrics(request).await.map_err(wire::status_error)?.into_inner();
             if json {
                 outln!("{}", serde_json::to_string_pretty(&response)?)?;
             } else {
@@ -117,20 +117,4 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args, &style).await?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A failed call as an error naming its gRPC code and the server's message.
-pub(crate) fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
-}
-
-/// A protobuf timestamp for an RFC 3339 time such as `2026-11-01T10:00:00Z`.
-pub(crate) fn parse_time(text: &str) -> anyhow::Result<pbjson_types::Timestamp> {
-    let time =
-        humantime::parse_rfc3339_weak(text).with_context(|| format!("{text:?} is not an RFC 3339 time"))?;
-    let millis = match time.duration_since(std::time::UNIX_EPOCH) {
-        Ok(after) => i64::try_from(after.as_millis()).context("time too far ahead")?,
-        Err(before) => -i64::try_from(before.duration().as_millis()).context("time too far back")?,
-    };
-    Ok(rapport::convert::to_timestamp(rapport_engine::Timestamp(millis)))
 }

@@ -47,7 +47,7 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
     match args.action {
         PluginAction::List => {
             let answer =
-                client.list_plugins(proto::ListPluginsRequest {}).await.map_err(super::status_error)?;
+                client.list_plugins(proto::ListPluginsRequest {}).await.map_err(super::wire::status_error)?;
             let answer = answer.into_inner();
             if json {
                 return print_json(&answer);
@@ -55,8 +55,10 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
             outln!("{}", list_text(&answer, style))?;
         }
         PluginAction::Load { path } => {
-            let answer =
-                client.load_plugin(proto::LoadPluginRequest { path }).await.map_err(super::status_error)?;
+            let answer = client
+                .load_plugin(proto::LoadPluginRequest { path })
+                .await
+                .map_err(super::wire::status_error)?;
             let answer = answer.into_inner();
             if json {
                 return print_json(&answer);
@@ -75,7 +77,7 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
             let answer = client
                 .reload_plugin(proto::ReloadPluginRequest { name })
                 .await
-                .map_err(super::status_error)?;
+                .map_err(super::wire::status_error)?;
             let answer = answer.into_inner();
             if json {
                 return print_json(&answer);
@@ -94,7 +96,7 @@ pub async fn run(server: &ServerArgs, args: PluginsArgs, style: &Style) -> anyho
             let answer = client
                 .unload_plugin(proto::UnloadPluginRequest { name })
                 .await
-                .map_err(super::status_error)?;
+                .map_err(super::wire::status_error)?;
             let answer = answer.into_inner();
             if json {
                 return print_json(&answer);

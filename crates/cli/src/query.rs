@@ -101,7 +101,7 @@ pub async fn run(server: &ServerArgs, args: QueryArgs, style: &Style) -> anyhow:
     };
     let request = request(args.question)?;
     let mut client = MetricsServiceClient::new(connect(server).await?);
-    let response = client.query(request).await.map_err(super::status_error)?.into_inner();
+    let response = client.query(request).await.map_err(super::wire::status_error)?.into_inner();
     match format {
         Format::Table => outln!("{}", super::render::query_text(&response, style).trim_end())?,
         Format::Json => outln!("{}", serde_json::to_string_pretty(&super::json::query(&response)?)?)?,
@@ -126,8 +126,8 @@ pub async fn run(server: &ServerArgs, args: QueryArgs, style: &Style) -> anyhow:
 pub fn request(question: Question) -> anyhow::Result<proto::QueryRequest> {
     let window = match (question.from, question.to) {
         (Some(from), Some(to)) => proto::window::Kind::Range(proto::TimeRange {
-            start: Some(super::parse_time(&from)?),
-            end: Some(super::parse_time(&to)?),
+            start: Some(super::wire::parse_time(&from)?),
+            end: Some(super::wire::parse_time(&to)?),
         }),
         _ => proto::window::Kind::Last(duration(&question.window)?),
     };

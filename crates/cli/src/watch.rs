@@ -43,10 +43,10 @@ pub async fn run(server: &ServerArgs, args: WatchArgs, style: &Style) -> anyhow:
         heartbeat_interval: None,
     };
     let mut client = MetricsServiceClient::new(connect(server).await?);
-    let mut stream = client.subscribe(request).await.map_err(super::status_error)?.into_inner();
+    let mut stream = client.subscribe(request).await.map_err(super::wire::status_error)?.into_inner();
     let mut history: BTreeMap<String, VecDeque<f64>> = BTreeMap::new();
     let redraw = !args.json && std::io::stdout().is_terminal();
-    while let Some(message) = stream.message().await.map_err(super::status_error)? {
+    while let Some(message) = stream.message().await.map_err(super::wire::status_error)? {
         if args.json {
             // Heartbeats say only that the stream is alive: not written.
             if matches!(message.kind, Some(Kind::Update(_))) {

@@ -213,7 +213,7 @@ fn print(report: &IngestReport, json: bool, durable: bool) -> anyhow::Result<()>
 /// The `survey_responses` count over the last two hours (all of a run's
 /// events lie in the last hour).
 async fn surveys_counted(url: &str) -> anyhow::Result<u64> {
-    super::survey_responses_in_last(crate::connect::local(url).await?, 7200).await
+    super::server::survey_responses_in_last(crate::connect::local(url).await?, 7200).await
 }
 
 /// Mean encoded size of the plan's events, over a sample batch.

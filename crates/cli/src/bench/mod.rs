@@ -74,21 +74,3 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchMode::CeilingServer(mode) => ceiling::serve(mode).await,
     }
 }
-
-/// The number of survey responses the server at `channel` counted over the
-/// last `seconds`: how a bench checks that what it sent was counted.
-async fn survey_responses_in_last(channel: tonic::transport::Channel, seconds: i64) -> anyhow::Result<u64> {
-    use rapport::proto;
-    let mut client = proto::metrics_service_client::MetricsServiceClient::new(channel);
-    let response = client
-        .query(proto::QueryRequest {
-            metric: "survey_responses".into(),
-            window: Some(proto::Window {
-                kind: Some(proto::window::Kind::Last(pbjson_types::Duration { seconds, nanos: 0 })),
-            }),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    Ok(response.groups.iter().filter_map(|g| g.value.as_ref()).map(|v| v.count).sum())
-}

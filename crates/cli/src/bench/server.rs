@@ -86,3 +86,24 @@ pub fn cpu_seconds(pid: &str) -> Option<f64> {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     (ticks > 0).then(|| (utime + stime) / ticks as f64)
 }
+
+/// The number of survey responses the server at `channel` counted over the
+/// last `seconds`: how a bench checks that what it sent was counted.
+pub async fn survey_responses_in_last(
+    channel: tonic::transport::Channel,
+    seconds: i64,
+) -> anyhow::Result<u64> {
+    use rapport::proto;
+    let mut client = proto::metrics_service_client::MetricsServiceClient::new(channel);
+    let response = client
+        .query(proto::QueryRequest {
+            metric: "survey_responses".into(),
+            window: Some(proto::Window {
+                kind: Some(proto::window::Kind::Last(pbjson_types::Duration { seconds, nanos: 0 })),
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    Ok(response.groups.iter().filter_map(|g| g.value.as_ref()).map(|v| v.count).sum())
+}

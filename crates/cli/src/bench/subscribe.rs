@@ -393,7 +393,7 @@ async fn ingest(
     prefix: &str,
     progress: &Progress,
 ) -> anyhow::Result<f64> {
-    let base = super::survey_responses_in_last(channel.clone(), 86_400).await?;
+    let base = super::server::survey_responses_in_last(channel.clone(), 86_400).await?;
     let (tx, rx) = mpsc::channel::<proto::IngestRequest>(4);
     let mut client = IngestServiceClient::new(channel.clone());
     let mut acks = client.ingest(ReceiverStream::new(rx)).await?.into_inner();
