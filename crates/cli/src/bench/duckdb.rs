@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where the script is unless `--duckdb-script` says otherwise: the source
 /// tree this binary was built from.
-pub const DEFAULT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/duckdb_query.py");
+pub const DEFAULT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/duckdb_query.py");
 
 /// What the script prints (JSON).
 #[derive(Debug, Deserialize, Serialize)]
